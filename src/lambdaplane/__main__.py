@@ -1,0 +1,5 @@
+import sys
+
+from lambdaplane.cli import main
+
+sys.exit(main())

@@ -1,0 +1,26 @@
+"""Authentication: SigV4 request verification and the store of access keys."""
+
+from lambdaplane.auth.keys import AccessKey, KeyStore, KeyStoreError, new_access_key
+from lambdaplane.auth.sigv4 import (
+    DEFAULT_SERVICES,
+    EMPTY_SHA256,
+    UNSIGNED_PAYLOAD,
+    KeyLookup,
+    SignedRequest,
+    body_sha256,
+    verify,
+)
+
+__all__ = [
+    "DEFAULT_SERVICES",
+    "EMPTY_SHA256",
+    "UNSIGNED_PAYLOAD",
+    "AccessKey",
+    "KeyLookup",
+    "KeyStore",
+    "KeyStoreError",
+    "SignedRequest",
+    "body_sha256",
+    "new_access_key",
+    "verify",
+]

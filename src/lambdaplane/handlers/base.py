@@ -1,0 +1,37 @@
+"""What a handler receives: the wired services and the request's own context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lambdaplane.service.code_urls import CodeUrlSigner
+from lambdaplane.service.functions import FunctionService
+from lambdaplane.service.tagging import TagService
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything handlers may call, built once by the app factory."""
+
+    functions: FunctionService
+    tags: TagService
+    code_urls: CodeUrlSigner
+    clock: Callable[[], float]
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    services: Services
+    request_id: str
+    base_url: str  # scheme://host[:port] the client used, for URLs we hand back
+    access_key_id: str
+
+
+@dataclass(frozen=True)
+class Handler:
+    """An operation's implementation; ``blocking`` ones run in a worker thread."""
+
+    call: Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
+    blocking: bool = False

@@ -1,0 +1,1 @@
+"""The HTTP server: the ASGI app factory and the uvicorn runner."""

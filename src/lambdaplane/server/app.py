@@ -1,0 +1,274 @@
+"""The ASGI application and its factory: the one place where everything is wired.
+
+A request to the Lambda API goes: route (method + path from the model) → size limit →
+read body → SigV4 → parse + validate into a typed dict → handler → serialise. Any
+``LambdaError`` on the way is rendered once, by ``render_error``. Plain ASGI, no
+framework: this path is the control plane's whole latency budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from lambdaplane.api.model import load_service_model
+from lambdaplane.api.protocol import parse_request, render_error, serialize_response, validate
+from lambdaplane.api.routing import Router
+from lambdaplane.auth import KeyStore, SignedRequest, verify
+from lambdaplane.code import CodeStore
+from lambdaplane.errors import LambdaError, NotImplementedYet, RequestEntityTooLargeException
+from lambdaplane.handlers import HANDLERS, RequestContext, Services
+from lambdaplane.server.background import Settler
+from lambdaplane.service.code_urls import PATH_PREFIX, CodeUrlSigner
+from lambdaplane.service.functions import FunctionService
+from lambdaplane.service.names import Scope
+from lambdaplane.service.runtimes import RuntimeCatalog, discover
+from lambdaplane.service.tagging import TagService
+from lambdaplane.settings import Settings
+from lambdaplane.store import FunctionRepository, TagRepository, open_engine, upgrade
+
+Scope_ = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+log = logging.getLogger("lambdaplane")
+
+HEALTH_PATH = "/_lambdaplane/health"
+# AWS's front door refuses bodies over this many bytes (base64 of a 50 MB zip plus JSON).
+MAX_REQUEST_BYTES = 70_167_211
+# Lambda's service-side limits, where botocore's newer model allows more.
+CONSTRAINT_OVERRIDES: dict[str, dict[str, Any]] = {
+    "MemorySize": {"max": 10240},
+    "Timeout": {"max": 900},
+    "EphemeralStorageSize": {"max": 10240},
+}
+SERVICE_CHECKED_ENUMS = frozenset({"Runtime"})
+_JSON = [(b"content-type", b"application/json")]
+
+
+@dataclass
+class Components:
+    """What ``build`` wires; the app and the CLI use it, tests may inspect it."""
+
+    settings: Settings
+    services: Services
+    keys: KeyStore
+    router: Router
+    settler: Settler
+    code: CodeStore
+    runtimes: RuntimeCatalog
+
+
+def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Components:
+    """Open the store (migrating it), the key store and the code store; wire the services."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = open_engine(settings.database_url)
+    upgrade(engine)
+    keys = KeyStore.open(settings.data_dir)
+    code = CodeStore(settings.data_dir / "code")
+    scope = Scope(region=settings.region, account_id=settings.account_id)
+    functions_repo = FunctionRepository(engine, settings.account_id, settings.region)
+    tags_repo = TagRepository(engine)
+    catalog = runtimes or discover()
+    settler = Settler()
+    functions = FunctionService(scope, functions_repo, tags_repo, code, catalog, settler.schedule)
+    settler.bind(functions.settle)
+    services = Services(
+        functions=functions,
+        tags=TagService(scope, functions_repo, tags_repo),
+        code_urls=CodeUrlSigner.open(settings.data_dir, settings.code_url_ttl_seconds),
+        clock=time.time,
+    )
+    router = Router(load_service_model())
+    return Components(settings, services, keys, router, settler, code, catalog)
+
+
+class LambdaplaneApp:
+    """The ASGI callable."""
+
+    def __init__(self, components: Components) -> None:
+        self.c = components
+        self._settings = components.settings
+        self._ready = False
+
+    async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.c.settler.start(self.c.services.functions.unsettled())
+                except Exception as exc:  # Report, so uvicorn exits instead of hanging.
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                self._ready = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self._ready = False
+                await self.c.settler.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope_, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if path.startswith("/_lambdaplane/"):
+            await self._internal(scope, receive, send, path)
+            return
+        request_id = str(uuid.uuid4())
+        try:
+            status, headers, body = await self._api(scope, receive, request_id)
+        except LambdaError as err:
+            status, headers, body = render_error(err, request_id)
+        except Exception:
+            log.exception("unhandled error in request %s", request_id)
+            status, headers, body = render_error(LambdaError("Internal error"), request_id)
+        headers = [*headers, (b"x-amzn-requestid", request_id.encode())]
+        await _respond(send, status, headers, body)
+
+    async def _api(
+        self, scope: Scope_, receive: Receive, request_id: str
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        method: str = scope["method"]
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        raw_path_str = raw_path.decode("latin-1")
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        query = parse_qs(raw_query, keep_blank_values=True)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        operation, uri_params = self.c.router.match(method, raw_path_str, query)
+
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+            raise _too_large(operation.name)
+        body = await _read_body(receive, operation.name)
+
+        access_key = verify(
+            SignedRequest(
+                method=method,
+                raw_path=raw_path_str,
+                raw_query=raw_query,
+                headers=headers,
+                body_sha256=hashlib.sha256(body).hexdigest(),
+            ),
+            self.c.keys.secret_for,
+            datetime.now(UTC),
+            region=self._settings.region,
+            any_credentials=self._settings.insecure_any_credentials,
+        )
+
+        params = parse_request(operation, uri_params, query, headers, body)
+        validate(operation, params, overrides=CONSTRAINT_OVERRIDES, skip_enum=SERVICE_CHECKED_ENUMS)
+        handler = HANDLERS.get(operation.name)
+        if handler is None:
+            raise NotImplementedYet(
+                f"lambdaplane does not implement the {operation.name} operation yet."
+            )
+        ctx = RequestContext(
+            services=self.c.services,
+            request_id=request_id,
+            base_url=_base_url(scope, headers),
+            access_key_id=access_key,
+        )
+        if handler.blocking:
+            output = await asyncio.to_thread(handler.call, ctx, params)
+        else:
+            output = handler.call(ctx, params)
+        return serialize_response(operation, output)
+
+    async def _internal(self, scope: Scope_, receive: Receive, send: Send, path: str) -> None:
+        if path == HEALTH_PATH:
+            ok = self._ready
+            body = json.dumps({"status": "ok" if ok else "starting"}).encode()
+            await _respond(send, 200 if ok else 503, _JSON, body)
+        elif path.startswith(PATH_PREFIX) and scope["method"] in ("GET", "HEAD"):
+            await self._download_code(scope, send, path[len(PATH_PREFIX) :])
+        else:
+            await _respond(send, 404, _JSON, b'{"message":"Not Found"}')
+
+    async def _download_code(self, scope: Scope_, send: Send, name: str) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        sha256_hex = name.removesuffix(".zip")
+        reason = self.c.services.code_urls.check(
+            sha256_hex,
+            (query.get("Expires") or [""])[0],
+            (query.get("Signature") or [""])[0],
+            self.c.services.clock(),
+        )
+        if reason is not None or not self.c.code.exists(sha256_hex):
+            reason = reason or "The specified key does not exist."
+            code = "NoSuchKey" if reason.startswith("The specified key") else "AccessDenied"
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Error><Code>{code}</Code><Message>{reason}</Message></Error>"
+            ).encode()
+            status = 404 if code == "NoSuchKey" else 403
+            await _respond(send, status, [(b"content-type", b"application/xml")], body)
+            return
+        data = await asyncio.to_thread(self.c.code.read, sha256_hex)
+        headers = [(b"content-type", b"application/zip")]
+        await _respond(send, 200, headers, b"" if scope["method"] == "HEAD" else data, len(data))
+
+
+def _too_large(operation: str) -> RequestEntityTooLargeException:
+    return RequestEntityTooLargeException(
+        f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the {operation} operation"
+    )
+
+
+async def _read_body(receive: Receive, operation: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > MAX_REQUEST_BYTES:
+                raise _too_large(operation)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def _base_url(scope: Scope_, headers: dict[str, str]) -> str:
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    length: int | None = None,
+) -> None:
+    all_headers = [
+        *headers,
+        (b"content-length", str(len(body) if length is None else length).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings) -> LambdaplaneApp:
+    return LambdaplaneApp(build(settings))

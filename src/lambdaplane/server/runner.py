@@ -1,0 +1,92 @@
+"""Run the app under uvicorn until SIGTERM or SIGINT, printing how to reach it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import TextIO
+
+import uvicorn
+
+from lambdaplane.server.app import LambdaplaneApp, build
+from lambdaplane.settings import Settings
+
+log = logging.getLogger("lambdaplane")
+
+
+def banner(settings: Settings, access_key: str, secret_key: str, created: bool, port: int) -> str:
+    endpoint = settings.endpoint_url(port)
+    lines = [
+        f"lambdaplane is ready at {endpoint}",
+        f"  region {settings.region}, account {settings.account_id}, data in {settings.data_dir}",
+        "",
+        "  Credentials" + (" (created now, kept in credentials.json)" if created else "") + ":",
+        f"    export AWS_ACCESS_KEY_ID={access_key}",
+        f"    export AWS_SECRET_ACCESS_KEY={secret_key}",
+        f"    export AWS_DEFAULT_REGION={settings.region}",
+        "",
+        f"  aws lambda list-functions --endpoint-url {endpoint}",
+        f"  boto3.client('lambda', endpoint_url='{endpoint}')",
+    ]
+    if settings.insecure_any_credentials:
+        lines.append("")
+        lines.append("  --insecure-any-credentials: any well-formed signature is accepted.")
+    return "\n".join(lines)
+
+
+def insecure_warning(settings: Settings) -> str | None:
+    if settings.insecure_any_credentials and not settings.is_loopback:
+        return (
+            "WARNING: --insecure-any-credentials on a non-loopback address "
+            f"({settings.host}): ANYONE who can reach this port can manage your functions."
+        )
+    return None
+
+
+async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
+    components = build(settings)
+    app = LambdaplaneApp(components)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    warning = insecure_warning(settings)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        port = settings.port
+        for srv in server.servers:
+            for sock in srv.sockets:
+                port = sock.getsockname()[1]
+        key = components.keys.root_key
+        print(
+            banner(
+                settings, key.access_key_id, key.secret_access_key, components.keys.created, port
+            ),
+            file=out,
+            flush=True,
+        )
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
+    await task
+    if not server.started:
+        raise SystemExit(1)
+
+
+def run(settings: Settings) -> None:
+    """Serve until a signal arrives; uvicorn turns SIGTERM/SIGINT into a graceful stop."""
+    import uvloop
+
+    uvloop.run(serve(settings))

@@ -1,0 +1,1 @@
+"""Domain services: what each Lambda operation does, independent of HTTP."""

@@ -1,0 +1,143 @@
+"""Which Lambda runtimes this host can run, found once at start.
+
+A runtime is offered only when its interpreter exists here: ``python3.X`` needs a
+real ``python3.X`` binary (never a pyenv shim, which costs ~90 ms per start),
+``nodejsNN.x`` a ``node`` of major NN, ``javaNN`` a ``java`` of that major, and
+``rubyX.Y`` a ``ruby`` of that version. ``provided.al2``/``provided.al2023`` need
+nothing but the function's own ``bootstrap``.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdaplane.errors import InvalidParameterValueException
+
+# Runtimes AWS has retired for creates and updates (AWS's own list of deprecated ids).
+DEPRECATED = frozenset(
+    {
+        "nodejs",
+        "nodejs4.3",
+        "nodejs4.3-edge",
+        "nodejs6.10",
+        "nodejs8.10",
+        "nodejs10.x",
+        "nodejs12.x",
+        "nodejs14.x",
+        "java8",
+        "python2.7",
+        "python3.6",
+        "python3.7",
+        "dotnetcore1.0",
+        "dotnetcore2.0",
+        "dotnetcore2.1",
+        "dotnetcore3.1",
+        "go1.x",
+        "ruby2.5",
+        "ruby2.7",
+        "provided",
+    }
+)
+
+ALWAYS_AVAILABLE = ("provided.al2", "provided.al2023")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A runtime this host runs: its Lambda id and the interpreter that backs it."""
+
+    id: str
+    executable: str | None
+
+    def version_arn(self, region: str, partition: str = "aws") -> str:
+        digest = hashlib.sha256(f"lambdaplane:{self.id}:{self.executable}".encode()).hexdigest()
+        return f"arn:{partition}:lambda:{region}::runtime:{digest}"
+
+
+class RuntimeCatalog:
+    """The runtimes offered; refuses others with AWS's messages."""
+
+    def __init__(self, runtimes: Iterable[Runtime]) -> None:
+        self._by_id = {r.id: r for r in runtimes}
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self._by_id)
+
+    def get(self, runtime_id: str) -> Runtime | None:
+        return self._by_id.get(runtime_id)
+
+    def require(self, runtime_id: str) -> Runtime:
+        """The runtime, or InvalidParameterValueException worded as AWS words it."""
+        runtime = self._by_id.get(runtime_id)
+        if runtime is not None:
+            return runtime
+        if runtime_id in DEPRECATED:
+            raise InvalidParameterValueException(
+                f"The runtime parameter of {runtime_id} is no longer supported for creating or "
+                "updating AWS Lambda functions. We recommend you use a supported runtime while "
+                "creating or updating functions."
+            )
+        raise InvalidParameterValueException(
+            f"Value {runtime_id} at 'runtime' failed to satisfy constraint: Member must satisfy "
+            f"enum value set: [{', '.join(self.ids)}] or be a valid ARN"
+        )
+
+
+def _version_of(command: list[str], pattern: str, environ: Mapping[str, str]) -> str | None:
+    try:
+        out = subprocess.run(
+            command, capture_output=True, text=True, timeout=10, env=dict(environ), check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(pattern, out.stdout + out.stderr)
+    return match.group(1) if match else None
+
+
+def _search_path(environ: Mapping[str, str]) -> list[str]:
+    return [p for p in environ.get("PATH", "").split(os.pathsep) if p and "shims" not in p]
+
+
+def discover(environ: Mapping[str, str] | None = None) -> RuntimeCatalog:
+    """Probe the host for interpreters (a few subprocesses; call once at start)."""
+    env = dict(os.environ if environ is None else environ)
+    path = os.pathsep.join(_search_path(env))
+    found: list[Runtime] = [Runtime(r, None) for r in ALWAYS_AVAILABLE]
+
+    pythons: dict[str, str] = {}
+    candidates = [shutil.which(f"python3.{minor}", path=path) for minor in range(8, 16)]
+    pyenv_root = env.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.*/bin/python3.*[0-9]"))
+    for exe in candidates:
+        if exe is None:
+            continue
+        match = re.search(r"python(3\.\d+)$", exe)
+        if match and os.access(exe, os.X_OK):
+            pythons.setdefault(f"python{match.group(1)}", os.path.realpath(exe))
+    found += [Runtime(rid, exe) for rid, exe in pythons.items()]
+
+    node = shutil.which("node", path=path)
+    if node:
+        major = _version_of([node, "--version"], r"v(\d+)\.", env)
+        if major:
+            found.append(Runtime(f"nodejs{major}.x", node))
+    java = shutil.which("java", path=path)
+    if java:
+        major = _version_of([java, "-version"], r'version "(\d+)', env)
+        if major:
+            found.append(Runtime(f"java{major}", java))
+    ruby = shutil.which("ruby", path=path)
+    if ruby:
+        version = _version_of([ruby, "--version"], r"ruby (\d+\.\d+)", env)
+        if version:
+            found.append(Runtime(f"ruby{version}", ruby))
+    return RuntimeCatalog(r for r in found if r.id not in DEPRECATED)

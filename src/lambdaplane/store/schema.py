@@ -1,0 +1,49 @@
+"""Table definitions. Migrations in ``migrations/versions`` create exactly these."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+functions = sa.Table(
+    "functions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("account_id", "region", "name", name="uq_functions_name"),
+)
+
+# One row per published version and one for $LATEST. ``config`` is the function's
+# configuration in the API's own shape; the columns beside it are the parts that
+# are queried or compared-and-swapped.
+function_versions = sa.Table(
+    "function_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "function_id",
+        sa.Integer,
+        sa.ForeignKey("functions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("revision_id", sa.String(36), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("last_update_status", sa.String(16), nullable=True),
+    sa.Column("code_sha256", sa.String(64), nullable=False),
+    sa.Column("code_size", sa.BigInteger, nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.UniqueConstraint("function_id", "version", name="uq_function_versions"),
+)
+
+resource_tags = sa.Table(
+    "resource_tags",
+    metadata,
+    sa.Column("resource_arn", sa.String(512), primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
