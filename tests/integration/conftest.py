@@ -18,14 +18,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def lam(server: ServerProcess) -> Any:
-    return server.client()
+def lam(server: ServerProcess) -> Iterator[Any]:
+    client = server.client()
+    yield client
+    client.close()
 
 
 @pytest.fixture
-def raw_lam(server: ServerProcess) -> Any:
+def raw_lam(server: ServerProcess) -> Iterator[Any]:
     """A client without botocore's own parameter validation: the server's is exercised."""
-    return server.client(validate=False)
+    client = server.client(validate=False)
+    yield client
+    client.close()
 
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"

@@ -255,6 +255,8 @@ def test_restart_keeps_everything(tmp_path: Any, role: str) -> None:
         name = unique_name()
         _create(lam, role, name, Tags={"k": "v"}, Description="kept")
         config = wait_settled(lam, name)
+        config.pop("ResponseMetadata")
+        lam.close()
     finally:
         assert first.stop() == 0, first.log()
     second = start_server(tmp_path / "data")
@@ -270,5 +272,6 @@ def test_restart_keeps_everything(tmp_path: Any, role: str) -> None:
         assert again["Tags"] == {"k": "v"}
         with urllib.request.urlopen(again["Code"]["Location"], timeout=10) as response:
             assert response.read() == make_zip()
+        lam.close()
     finally:
         assert second.stop() == 0, second.log()

@@ -113,7 +113,9 @@ def _syntax_detail(text: str, err: json.JSONDecodeError) -> str:
             word = token.group(0) if token else ch
             detail = f"Unrecognized token '{word}': was expecting {_EXPECTED_VALUE}"
         else:
-            detail = f"Unexpected character ({_char_desc(ch)}): expected a valid value {_EXPECTED_VALUE}"
+            detail = (
+                f"Unexpected character ({_char_desc(ch)}): expected a valid value {_EXPECTED_VALUE}"
+            )
     elif msg.startswith("Expecting property name"):
         detail = (
             _end_of_input(text, pos)
@@ -215,7 +217,7 @@ def java_type(shape: Any) -> str:
     """Jackson's name for the Java type a botocore shape binds to."""
     type_name = shape.type_name
     if type_name == "structure":
-        return MODEL_PACKAGE + shape.name
+        return MODEL_PACKAGE + str(shape.name)
     if type_name == "list":
         return f"java.util.List<{java_type(shape.member)}>"
     if type_name == "map":

@@ -121,9 +121,9 @@ class Router:
         if root is not None and path.startswith("/"):
             if len(path) > 1 and path.endswith("/"):
                 path = path[:-1]
-            segments = [
-                unquote(s) if "%" in s else s for s in path[1:].split("/")
-            ] if path != "/" else []
+            segments = (
+                [unquote(s) if "%" in s else s for s in path[1:].split("/")] if path != "/" else []
+            )
             captured: list[tuple[str, str]] = []
             route = _walk(root, segments, 0, captured, query)
             if route is not None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 import uvicorn
@@ -44,6 +47,30 @@ def insecure_warning(settings: Settings) -> str | None:
     return None
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, with our own signal handling.
+
+    uvicorn re-raises a captured SIGTERM after shutting down, which makes the process
+    die by the signal; we want a clean exit status 0 after a graceful stop instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _install_signal_handlers(server: uvicorn.Server) -> None:
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if server.should_exit:  # A second signal: stop waiting for open connections.
+            server.force_exit = True
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+
+
 async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     components = build(settings)
     app = LambdaplaneApp(components)
@@ -58,7 +85,8 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         log_level="warning",
         timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
+    _install_signal_handlers(server)
     warning = insecure_warning(settings)
     if warning:
         print(warning, file=sys.stderr, flush=True)

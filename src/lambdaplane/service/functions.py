@@ -94,7 +94,7 @@ class FunctionService:
     ) -> dict[str, Any]:
         limit = max_items or DEFAULT_PAGE
         after = _decode_marker(marker) if marker else None
-        rows = self._functions.list(after, limit + 1, None if all_versions else LATEST)
+        rows = self._functions.page(after, limit + 1, None if all_versions else LATEST)
         page = rows[:limit]
         result: dict[str, Any] = {
             "Functions": [cfg.for_listing(r.config, qualified=all_versions) for r in page]

@@ -44,8 +44,11 @@ _SELECT = sa.select(
 ).select_from(functions.join(function_versions))
 
 
-def _row(row: sa.Row[Any]) -> StoredFunction:
-    return StoredFunction(*row)
+def _row(row: Any) -> StoredFunction:
+    name, version, revision_id, state, last_update_status, code_sha256, code_size, config = row
+    return StoredFunction(
+        name, version, revision_id, state, last_update_status, code_sha256, int(code_size), config
+    )
 
 
 class FunctionRepository:
@@ -73,7 +76,7 @@ class FunctionRepository:
                         name=fn.name,
                         created_at=datetime.now(UTC),
                     )
-                ).inserted_primary_key[0]
+                ).inserted_primary_key[0]  # type: ignore[index]
                 conn.execute(
                     function_versions.insert().values(function_id=function_id, **_values(fn))
                 )
@@ -85,7 +88,7 @@ class FunctionRepository:
             row = conn.execute(self._get, {"name": name, "version": version}).first()
         return None if row is None else _row(row)
 
-    def list(
+    def page(
         self, after: str | None, limit: int, version: str | None = LATEST
     ) -> list[StoredFunction]:
         """Up to ``limit`` function versions ordered by name, starting after ``after``.

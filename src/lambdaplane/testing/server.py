@@ -42,7 +42,10 @@ def make_zip(files: dict[str, str | bytes] | None = None) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, content in files.items():
-            zf.writestr(name, content)
+            # A fixed timestamp keeps the bytes, and so CodeSha256, the same on every call.
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, content, zipfile.ZIP_DEFLATED)
     return buf.getvalue()
 
 
@@ -55,6 +58,7 @@ class ServerProcess:
     access_key_id: str = ""
     secret_access_key: str = ""
     output: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
@@ -96,6 +100,10 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.pump is not None:
+            self.pump.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         return int(self.process.returncode)
 
     def log(self) -> str:
@@ -136,7 +144,8 @@ def start_server(
     )
     server = ServerProcess(process, port, data_dir, region)
     assert process.stdout is not None
-    threading.Thread(target=_pump, args=(process.stdout, server.output), daemon=True).start()
+    server.pump = threading.Thread(target=_pump, args=(process.stdout, server.output), daemon=True)
+    server.pump.start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
