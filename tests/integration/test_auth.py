@@ -65,9 +65,11 @@ def test_skewed_clock_is_refused(server: ServerProcess) -> None:
     skewed = datetime.now(UTC) - timedelta(minutes=6)
     client = server.client()
     # botocore stamps requests with this clock; six minutes slow is outside AWS's 5.
-    with mock.patch("botocore.auth.get_current_datetime", return_value=skewed.replace(tzinfo=None)):
-        with pytest.raises(ClientError) as exc:
-            client.list_functions()
+    with (
+        mock.patch("botocore.auth.get_current_datetime", return_value=skewed.replace(tzinfo=None)),
+        pytest.raises(ClientError) as exc,
+    ):
+        client.list_functions()
     client.close()
     assert exc.value.response["Error"]["Code"] == "InvalidSignatureException"
     assert "Signature expired" in exc.value.response["Error"]["Message"]

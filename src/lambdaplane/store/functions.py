@@ -69,14 +69,16 @@ class FunctionRepository:
         """Insert a new function with its $LATEST version; raises AlreadyExists."""
         try:
             with self._engine.begin() as conn:
-                function_id = conn.execute(
+                inserted = conn.execute(
                     functions.insert().values(
                         account_id=self._account_id,
                         region=self._region,
                         name=fn.name,
                         created_at=datetime.now(UTC),
                     )
-                ).inserted_primary_key[0]  # type: ignore[index]
+                ).inserted_primary_key
+                assert inserted is not None
+                function_id = inserted[0]
                 conn.execute(
                     function_versions.insert().values(function_id=function_id, **_values(fn))
                 )
