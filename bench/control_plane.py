@@ -54,6 +54,32 @@ def report(label: str, samples: list[float]) -> None:
     )
 
 
+def raw_get(server: Any, name: str, count: int) -> list[float]:
+    import http.client
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    path = f"/2015-03-31/functions/{name}"
+    request = AWSRequest(method="GET", url=server.endpoint + path)
+    SigV4Auth(
+        Credentials(server.access_key_id, server.secret_access_key), "lambda", server.region
+    ).add_auth(request)
+    headers = dict(request.prepare().headers.items())
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        samples.append(time.perf_counter() - start)
+        assert response.status == 200, response.status
+    conn.close()
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -91,6 +117,12 @@ def main() -> None:
             report(
                 f"ListFunctions ({args.functions} functions, first 50)",
                 timed(lambda: lam.list_functions(MaxItems=50), max(200, args.samples // 4)),
+            )
+            # The server's own share: the same signed GetFunction replayed over one raw
+            # keep-alive connection (no client-side signing or parsing).
+            report(
+                "  (server alone: GetFunction, raw HTTP keep-alive)",
+                raw_get(server, names[0], args.samples),
             )
             # The client's own share: the same GetFunction answered by a stub (no network).
             from botocore.stub import Stubber

@@ -82,6 +82,13 @@ class ResourceConflictException(LambdaError):
     message_key = "message"
 
 
+class CodeSigningConfigNotFoundException(LambdaError):
+    code = "CodeSigningConfigNotFoundException"
+    status = 404
+    error_type = "User"
+    message_key = "Message"
+
+
 class PreconditionFailedException(LambdaError):
     code = "PreconditionFailedException"
     status = 412

@@ -173,7 +173,24 @@ def new_configuration(
     return dict(sorted(config.items()))
 
 
+# Newer configuration blocks that lambdaplane does not act on yet: stored and echoed
+# exactly as given, as AWS echoes them.
+ECHOED = (
+    "TenancyConfig",
+    "CapacityProviderConfig",
+    "DurableConfig",
+    "RuntimeConfig",
+    "AcceleratorConfig",
+)
+
+
 def _apply_optional(config: dict[str, Any], request: dict[str, Any]) -> None:
+    for key in ECHOED:
+        if key in request:
+            if request[key]:
+                config[key] = request[key]
+            else:
+                config.pop(key, None)
     if "Environment" in request:
         config["Environment"] = {
             "Variables": dict((request["Environment"] or {}).get("Variables") or {})

@@ -14,8 +14,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Connection
+
 from lambdaplane.code import CodeStore, check_zipped_size, inspect_zip
 from lambdaplane.errors import (
+    CodeSigningConfigNotFoundException,
     InvalidParameterValueException,
     NotImplementedYet,
     PreconditionFailedException,
@@ -62,12 +65,16 @@ class FunctionService:
 
     # -- reads -------------------------------------------------------------------------
 
-    def load(self, function_name: str, qualifier: str | None = None) -> StoredFunction:
+    def load(
+        self, function_name: str, qualifier: str | None = None, conn: Connection | None = None
+    ) -> StoredFunction:
         """The function version named, or ResourceNotFoundException."""
         ref = self.scope.parse(function_name, qualifier)
         version = ref.qualifier or LATEST
         stored = (
-            self._functions.get(ref.name, version) if len(ref.name) <= MAX_NAME_LENGTH else None
+            self._functions.get(ref.name, version, conn)
+            if len(ref.name) <= MAX_NAME_LENGTH
+            else None
         )
         if stored is None:
             raise self.scope.not_found(ref.name, ref.qualifier)
@@ -79,12 +86,13 @@ class FunctionService:
     def get_function(
         self, function_name: str, qualifier: str | None, code_url: Callable[[str], str]
     ) -> dict[str, Any]:
-        stored = self.load(function_name, qualifier)
+        with self._functions.connect() as conn:
+            stored = self.load(function_name, qualifier, conn)
+            tags = self._tags.get(self.scope.function_arn(stored.name), conn)
         result: dict[str, Any] = {
             "Configuration": stored.config,
             "Code": {"RepositoryType": "S3", "Location": code_url(stored.code_sha256)},
         }
-        tags = self._tags.get(self.scope.function_arn(stored.name))
         if tags:
             result["Tags"] = tags
         return result
@@ -127,6 +135,16 @@ class FunctionService:
                 "deployment packages."
             )
         runtime = self._runtimes.require(request["Runtime"])
+        if request.get("Publish"):
+            raise NotImplementedYet(
+                "CreateFunction with Publish=true needs function versions, which lambdaplane "
+                "does not offer yet."
+            )
+        if request.get("CodeSigningConfigArn"):
+            raise CodeSigningConfigNotFoundException(
+                "The code signing configuration cannot be found. Check that the provided "
+                f"configuration is not deleted: {request['CodeSigningConfigArn']}."
+            )
         cfg.check_environment(request.get("Environment"))
         cfg.check_layers(request.get("Layers"))
         tags = dict(request.get("Tags") or {})

@@ -85,10 +85,20 @@ class FunctionRepository:
         except IntegrityError as exc:
             raise AlreadyExists(fn.name) from exc
 
-    def get(self, name: str, version: str = LATEST) -> StoredFunction | None:
-        with self._engine.connect() as conn:
+    def get(
+        self, name: str, version: str = LATEST, conn: sa.Connection | None = None
+    ) -> StoredFunction | None:
+        """One version of a function; reuses ``conn`` when the caller already holds one."""
+        if conn is None:
+            with self._engine.connect() as own:
+                row = own.execute(self._get, {"name": name, "version": version}).first()
+        else:
             row = conn.execute(self._get, {"name": name, "version": version}).first()
         return None if row is None else _row(row)
+
+    def connect(self) -> sa.Connection:
+        """A connection for several reads in a row (one pool checkout instead of many)."""
+        return self._engine.connect()
 
     def page(
         self, after: str | None, limit: int, version: str | None = LATEST

@@ -6,17 +6,21 @@ import sqlalchemy as sa
 
 from lambdaplane.store.schema import resource_tags
 
+_GET = sa.select(resource_tags.c.key, resource_tags.c.value).where(
+    resource_tags.c.resource_arn == sa.bindparam("arn")
+)
+
 
 class TagRepository:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
 
-    def get(self, arn: str) -> dict[str, str]:
-        query = sa.select(resource_tags.c.key, resource_tags.c.value).where(
-            resource_tags.c.resource_arn == arn
-        )
-        with self._engine.connect() as conn:
-            return {k: v for k, v in conn.execute(query)}
+    def get(self, arn: str, conn: sa.Connection | None = None) -> dict[str, str]:
+        """The tags of ``arn``; reuses ``conn`` when the caller already holds one."""
+        if conn is not None:
+            return {k: v for k, v in conn.execute(_GET, {"arn": arn})}
+        with self._engine.connect() as own:
+            return {k: v for k, v in own.execute(_GET, {"arn": arn})}
 
     def put(self, arn: str, tags: dict[str, str]) -> None:
         """Add or overwrite ``tags`` on ``arn``."""
