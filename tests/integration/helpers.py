@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 RUNTIME = f"python3.{sys.version_info.minor}"
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "aws-reference" / "lambda"
+
+
+def _reference_dir() -> Path:
+    """``shared/aws-reference/lambda`` beside the checkout (or any folder above it)."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "aws-reference" / "lambda"
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("shared/aws-reference/lambda not found beside the checkout")
 
 
 def unique_name(prefix: str = "fn") -> str:
@@ -33,7 +41,7 @@ def wait_settled(client: Any, name: str, timeout: float = 10) -> dict[str, Any]:
 @cache
 def reference(test_id: str, step: str, file: str = "test_lambda_api.snapshot.json") -> Any:
     """A response recorded against real AWS (see ../shared/aws-reference/README.md)."""
-    data = json.loads((REFERENCE / file).read_text())
+    data = json.loads((_reference_dir() / file).read_text())
     return data[f"tests/aws/services/lambda_/test_lambda_api.py::{test_id}"]["recorded-content"][
         step
     ]
