@@ -70,7 +70,8 @@ class Components:
 
 def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Components:
     """Open the store (migrating it), the key store and the code store; wire the services."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The store holds environment variables, which often carry secrets: owner only.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = open_engine(settings.database_url)
     upgrade(engine)
     keys = KeyStore.open(settings.data_dir)

@@ -28,6 +28,7 @@ from lambdaplane.errors import (
 from lambdaplane.service import configuration as cfg
 from lambdaplane.service.names import MAX_NAME_LENGTH, Scope
 from lambdaplane.service.runtimes import RuntimeCatalog
+from lambdaplane.service.state import State, UpdateStatus
 from lambdaplane.store import FunctionRepository, StoredFunction, TagRepository
 from lambdaplane.store.functions import LATEST, AlreadyExists
 
@@ -254,14 +255,19 @@ class FunctionService:
                 return
             if current.state != "Pending" and current.last_update_status != "InProgress":
                 return
+            state = State(current.state)
+            update = UpdateStatus(current.last_update_status or UpdateStatus.IN_PROGRESS)
             try:
                 self._code.unpacked(current.code_sha256)
             except Exception as exc:  # A broken blob must not stay Pending forever.
                 config = cfg.failed(current.config, new_revision(), str(exc), "InternalError")
-                state = "Failed" if current.state == "Pending" else current.state
+                if state is State.PENDING:
+                    state = state.to(State.FAILED)
+                update.to(UpdateStatus.FAILED)
             else:
                 config = cfg.settled(current.config, new_revision())
-                state = "Active"
+                state = state.to(State.ACTIVE)
+                update.to(UpdateStatus.SUCCESSFUL)
             updated = StoredFunction(
                 name=current.name,
                 version=current.version,
