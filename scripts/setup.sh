@@ -4,8 +4,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-# Debian packages the platform needs at run time (none beyond Python yet).
-APT_PACKAGES=()
+# Debian packages the platform needs at run time: bubblewrap builds the sandboxes.
+APT_PACKAGES=(bubblewrap)
 
 _as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -55,4 +55,6 @@ setup_env() {
     (cd "$ROOT" && "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$target")
     echo "$want" > "$stamp"
   fi
+  # Each host Python's /var/runtime (awslambdaric + boto3); quick when already there.
+  "$VENV/bin/lambdaplane" install-runtimes >&2
 }

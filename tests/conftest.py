@@ -10,3 +10,6 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.pop("AWS_PROFILE", None)
+
+# Servers started by tests inherit this; functions must never see it.
+os.environ["LAMBDAPLANE_TEST_SECRET"] = "server-side-secret"

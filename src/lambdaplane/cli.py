@@ -36,6 +36,37 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept any well-formed SigV4 signature, like local emulators (loopback only!)",
     )
+    envs = serve.add_argument_group("execution environments")
+    envs.add_argument(
+        "--keep-alive",
+        type=float,
+        default=None,
+        help="seconds an idle environment is kept (default 600)",
+    )
+    envs.add_argument(
+        "--cpu-mode",
+        choices=["shares", "quota"],
+        default=None,
+        help="CPU in proportion to memory as weighted shares (default) or AWS-faithful hard quotas",
+    )
+    envs.add_argument(
+        "--memory-share",
+        type=float,
+        default=None,
+        help="share of host RAM the live environments' MemorySize may add up to (default 0.8)",
+    )
+    envs.add_argument(
+        "--account-concurrency", type=int, default=None, help="concurrent executions (default 1000)"
+    )
+    envs.add_argument(
+        "--init-timeout", type=float, default=None, help="init phase limit in seconds (default 10)"
+    )
+    install = sub.add_parser(
+        "install-runtimes", help="install each host Python's /var/runtime (awslambdaric, boto3)"
+    )
+    install.add_argument(
+        "--dir", default=None, help="where runtimes go (default: in the virtualenv)"
+    )
     return parser
 
 
@@ -53,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
                 region=args.region,
                 account_id=args.account_id,
                 insecure_any_credentials=args.insecure_any_credentials,
+                keep_alive_seconds=args.keep_alive,
+                cpu_mode=args.cpu_mode,
+                memory_share=args.memory_share,
+                account_concurrency=args.account_concurrency,
+                init_timeout_seconds=args.init_timeout,
             )
         except SettingsError as exc:
             print(f"lambdaplane: {exc}", file=sys.stderr)
@@ -60,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         from lambdaplane.server.runner import run
 
         run(settings)
+    elif args.command == "install-runtimes":
+        from pathlib import Path
+
+        from lambdaplane.service.runtime_install import install_all
+        from lambdaplane.settings import from_environ as settings_from_environ
+
+        target = Path(args.dir) if args.dir else settings_from_environ().runtimes_dir
+        installed = install_all(target)
+        print(f"runtimes ready in {target}: {', '.join(installed) or 'none'}")
     return 0
 
 

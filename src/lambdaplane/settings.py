@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 _ACCOUNT_ID = re.compile(r"\d{12}")
 _REGION = re.compile(r"(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}")
@@ -33,6 +35,17 @@ class Settings:
     code_url_ttl_seconds: int = 600
     # Public base URL used in Code.Location; derived from host/port when empty.
     public_url: str = ""
+    # Where `lambdaplane install-runtimes` put each runtime's /var/runtime tree.
+    runtimes_dir: Path = field(default_factory=lambda: default_runtimes_dir())
+    # Execution environments.
+    keep_alive_seconds: float = 600.0  # idle environments are reaped after this
+    account_concurrency: int = 1000  # concurrent executions, AWS's default account limit
+    memory_share: float = (
+        0.8  # the sum of live environments' MemorySize stays under this share of RAM
+    )
+    cpu_mode: Literal["shares", "quota"] = "shares"  # see docs/sandbox.md
+    init_timeout_seconds: float = 10.0  # AWS's init phase limit
+    max_parallel_cold_starts: int = 4  # sandbox creations in flight at once (2 cores)
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_ID.fullmatch(self.account_id):
@@ -41,6 +54,10 @@ class Settings:
             raise SettingsError(f"--region is not a valid AWS region name: {self.region!r}")
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"--port must be 0-65535, got {self.port}")
+        if self.cpu_mode not in ("shares", "quota"):
+            raise SettingsError(f"--cpu-mode must be shares or quota, got {self.cpu_mode!r}")
+        if not 0 < self.memory_share <= 1:
+            raise SettingsError(f"--memory-share must be in (0, 1], got {self.memory_share}")
 
     @property
     def is_loopback(self) -> bool:
@@ -62,6 +79,11 @@ class Settings:
         return f"http://{host}:{self.port if port is None else port}"
 
 
+def default_runtimes_dir() -> Path:
+    """Runtimes live with the installation (the virtualenv), not with the data."""
+    return Path(sys.prefix) / "share" / "lambdaplane" / "runtimes"
+
+
 def data_dir_default(environ: Mapping[str, str]) -> Path:
     """``$LAMBDAPLANE_DATA_DIR`` or ``./.lambdaplane``."""
     return Path(environ.get("LAMBDAPLANE_DATA_DIR") or ".lambdaplane")
@@ -71,6 +93,8 @@ def from_environ(environ: Mapping[str, str] | None = None, **overrides: object) 
     """Settings from environment defaults, with explicit (flag) overrides winning."""
     env = os.environ if environ is None else environ
     values: dict[str, object] = {"data_dir": data_dir_default(env)}
+    if env.get("LAMBDAPLANE_RUNTIMES_DIR"):
+        values["runtimes_dir"] = Path(env["LAMBDAPLANE_RUNTIMES_DIR"])
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["data_dir"] = Path(str(values["data_dir"])).absolute()
     return Settings(**values)  # type: ignore[arg-type]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambdaplane.invoke.service import InvokeService
 from lambdaplane.service.code_urls import CodeUrlSigner
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.tagging import TagService
@@ -17,6 +18,7 @@ class Services:
 
     functions: FunctionService
     tags: TagService
+    invoke: InvokeService
     code_urls: CodeUrlSigner
     clock: Callable[[], float]
 
@@ -29,9 +31,13 @@ class RequestContext:
     access_key_id: str
 
 
+Output = dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Handler:
-    """An operation's implementation; ``blocking`` ones run in a worker thread."""
+    """An operation's implementation: plain, ``blocking`` (run in a worker thread) or async."""
 
-    call: Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
+    call: Callable[[RequestContext, dict[str, Any]], Output] | None = None
     blocking: bool = False
+    coroutine: Callable[[RequestContext, dict[str, Any]], Awaitable[Output]] | None = None

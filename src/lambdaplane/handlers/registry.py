@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lambdaplane.handlers import account, functions, tags
+from lambdaplane.handlers import account, functions, invoke, tags
 from lambdaplane.handlers.base import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -18,4 +18,5 @@ HANDLERS: dict[str, Handler] = {
     "UntagResource": Handler(tags.untag_resource),
     "ListTags": Handler(tags.list_tags),
     "GetAccountSettings": Handler(account.get_account_settings),
+    "Invoke": Handler(coroutine=invoke.invoke),
 }

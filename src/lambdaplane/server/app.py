@@ -12,14 +12,18 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import lambdaplane.agent
 from lambdaplane.api.model import load_service_model
 from lambdaplane.api.protocol import parse_request, render_error, serialize_response, validate
 from lambdaplane.api.routing import Router
@@ -27,14 +31,21 @@ from lambdaplane.auth import KeyStore, SignedRequest, verify
 from lambdaplane.code import CodeStore
 from lambdaplane.errors import LambdaError, NotImplementedYet, RequestEntityTooLargeException
 from lambdaplane.handlers import HANDLERS, RequestContext, Services
+from lambdaplane.invoke.environment import AgentLaunch
+from lambdaplane.invoke.logsink import LogSink
+from lambdaplane.invoke.pools import EnvironmentPools
+from lambdaplane.invoke.scheduler import Limits
+from lambdaplane.invoke.service import InvokeService
+from lambdaplane.sandbox import BubblewrapSandbox, CpuPolicy
 from lambdaplane.server.background import Settler
 from lambdaplane.service.code_urls import PATH_PREFIX, CodeUrlSigner
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.names import Scope
-from lambdaplane.service.runtimes import RuntimeCatalog, discover
+from lambdaplane.service.runtimes import Runtime, RuntimeCatalog, discover
 from lambdaplane.service.tagging import TagService
 from lambdaplane.settings import Settings
 from lambdaplane.store import FunctionRepository, TagRepository, open_engine, upgrade
+from lambdaplane.store.logs import LogRepository
 
 Scope_ = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -43,6 +54,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 log = logging.getLogger("lambdaplane")
 
 HEALTH_PATH = "/_lambdaplane/health"
+ECHO_PATH = "/_lambdaplane/echo"
 # AWS's front door refuses bodies over this many bytes (base64 of a 50 MB zip plus JSON).
 MAX_REQUEST_BYTES = 70_167_211
 # Lambda's service-side limits, where botocore's newer model allows more.
@@ -66,6 +78,9 @@ class Components:
     settler: Settler
     code: CodeStore
     runtimes: RuntimeCatalog
+    pools: EnvironmentPools
+    sink: LogSink
+    logs: LogRepository
 
 
 def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Components:
@@ -79,18 +94,55 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
     scope = Scope(region=settings.region, account_id=settings.account_id)
     functions_repo = FunctionRepository(engine, settings.account_id, settings.region)
     tags_repo = TagRepository(engine)
-    catalog = runtimes or discover()
+    catalog = runtimes or discover(runtimes_dir=settings.runtimes_dir)
     settler = Settler()
     functions = FunctionService(scope, functions_repo, tags_repo, code, catalog, settler.schedule)
     settler.bind(functions.settle)
+    logs = LogRepository(engine)
+    sink = LogSink(logs)
+    pools = EnvironmentPools(
+        sandbox=BubblewrapSandbox(),
+        agent=AgentLaunch(AGENT_DIR, _agent_interpreter(catalog)),
+        sink=sink,
+        region=settings.region,
+        limits=Limits(
+            account_concurrency=settings.account_concurrency,
+            memory_budget_mb=int(_host_memory_mb() * settings.memory_share),
+        ),
+        keep_alive=settings.keep_alive_seconds,
+        init_timeout=settings.init_timeout_seconds,
+        cpu=CpuPolicy(settings.cpu_mode),
+        max_parallel_starts=settings.max_parallel_cold_starts,
+    )
     services = Services(
         functions=functions,
         tags=TagService(scope, functions_repo, tags_repo),
+        invoke=InvokeService(functions, pools, catalog, code.unpacked),
         code_urls=CodeUrlSigner.open(settings.data_dir, settings.code_url_ttl_seconds),
         clock=time.time,
     )
     router = Router(load_service_model())
-    return Components(settings, services, keys, router, settler, code, catalog)
+    return Components(settings, services, keys, router, settler, code, catalog, pools, sink, logs)
+
+
+AGENT_DIR = Path(lambdaplane.agent.__file__).parent
+
+
+def _agent_interpreter(catalog: RuntimeCatalog) -> Runtime:
+    """The agent runs on a Python the sandbox can see: this one's version if offered."""
+    preferred = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    pythons = [catalog.get(i) for i in catalog.ids if i.startswith("python")]
+    offered = [r for r in pythons if r is not None]
+    for runtime in offered:
+        if runtime.id == preferred:
+            return runtime
+    if offered:
+        return offered[-1]
+    return Runtime(preferred, os.path.realpath(sys.executable))
+
+
+def _host_memory_mb() -> int:
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1024 * 1024))
 
 
 class LambdaplaneApp:
@@ -114,6 +166,8 @@ class LambdaplaneApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.c.settler.start(self.c.services.functions.unsettled())
+                    await self.c.sink.start()
+                    await self.c.pools.start()
                 except Exception as exc:  # Report, so uvicorn exits instead of hanging.
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
@@ -121,6 +175,8 @@ class LambdaplaneApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self._ready = False
+                await self.c.pools.shutdown()
+                await self.c.sink.stop()
                 await self.c.settler.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -184,9 +240,13 @@ class LambdaplaneApp:
             base_url=_base_url(scope, headers),
             access_key_id=access_key,
         )
-        if handler.blocking:
+        if handler.coroutine is not None:
+            output = await handler.coroutine(ctx, params)
+        elif handler.blocking:
+            assert handler.call is not None
             output = await asyncio.to_thread(handler.call, ctx, params)
         else:
+            assert handler.call is not None
             output = handler.call(ctx, params)
         return serialize_response(operation, output)
 
@@ -195,6 +255,10 @@ class LambdaplaneApp:
             ok = self._ready
             body = json.dumps({"status": "ok" if ok else "starting"}).encode()
             await _respond(send, 200 if ok else 503, _JSON, body)
+        elif path == ECHO_PATH:
+            # A bare echo on the same stack: the floor that benchmarks compare invokes with.
+            body = await _read_body(receive, "Echo")
+            await _respond(send, 200, _JSON, body)
         elif path.startswith(PATH_PREFIX) and scope["method"] in ("GET", "HEAD"):
             await self._download_code(scope, send, path[len(PATH_PREFIX) :])
         else:

@@ -50,12 +50,36 @@ DEPRECATED = frozenset(
 ALWAYS_AVAILABLE = ("provided.al2", "provided.al2023")
 
 
+# Runtime families lambdaplane can launch today; others are found but not offered.
+LAUNCHABLE = frozenset({"python", "provided"})
+
+
 @dataclass(frozen=True)
 class Runtime:
-    """A runtime this host runs: its Lambda id and the interpreter that backs it."""
+    """A runtime this host runs: its Lambda id and the interpreter that backs it.
+
+    ``runtime_dir`` is what the sandbox mounts at /var/runtime (the runtime interface
+    client and the SDK, as on AWS); ``prefix`` is the interpreter's installation, which
+    the sandbox mounts read-only at the same path.
+    """
 
     id: str
     executable: str | None
+    runtime_dir: Path | None = None
+
+    @property
+    def family(self) -> str:
+        """python, nodejs, java, ruby or provided."""
+        if self.id.startswith("provided"):
+            return "provided"
+        return re.sub(r"[\d.]+(\.x)?$", "", self.id)
+
+    @property
+    def prefix(self) -> Path | None:
+        """The interpreter's installation prefix (``…/bin/python3.X`` → ``…``)."""
+        if self.executable is None:
+            return None
+        return Path(self.executable).parent.parent
 
     def version_arn(self, region: str, partition: str = "aws") -> str:
         digest = hashlib.sha256(f"lambdaplane:{self.id}:{self.executable}".encode()).hexdigest()
@@ -107,21 +131,45 @@ def _search_path(environ: Mapping[str, str]) -> list[str]:
     return [p for p in environ.get("PATH", "").split(os.pathsep) if p and "shims" not in p]
 
 
-def discover(environ: Mapping[str, str] | None = None) -> RuntimeCatalog:
-    """Probe the host for interpreters (a few subprocesses; call once at start)."""
+def discover(
+    environ: Mapping[str, str] | None = None, runtimes_dir: Path | None = None
+) -> RuntimeCatalog:
+    """Probe the host for the runtimes lambdaplane can launch (call once at start).
+
+    A Python runtime needs its interpreter and its installed /var/runtime tree
+    (``lambdaplane install-runtimes``); without ``runtimes_dir`` every found
+    interpreter counts (used by tools that only need the list).
+    """
+    found = [r for r in find_interpreters(environ) if r.family in LAUNCHABLE]
+    offered = []
+    for runtime in found:
+        if runtime.family == "python" and runtimes_dir is not None:
+            tree = runtimes_dir / runtime.id
+            if not (tree / INSTALLED_MARKER).exists():
+                continue
+            runtime = Runtime(runtime.id, runtime.executable, tree)
+        offered.append(runtime)
+    return RuntimeCatalog(offered)
+
+
+INSTALLED_MARKER = ".lambdaplane-installed"
+
+
+def find_interpreters(environ: Mapping[str, str] | None = None) -> list[Runtime]:
+    """Every runtime whose interpreter exists here (a few subprocesses)."""
     env = dict(os.environ if environ is None else environ)
     path = os.pathsep.join(_search_path(env))
     found: list[Runtime] = [Runtime(r, None) for r in ALWAYS_AVAILABLE]
 
     pythons: dict[str, str] = {}
-    candidates = [shutil.which(f"python3.{minor}", path=path) for minor in range(8, 16)]
+    candidates = [shutil.which(f"python3.{minor}", path=path) for minor in range(9, 15)]
     pyenv_root = env.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
     candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.*/bin/python3.*[0-9]"))
     for exe in candidates:
         if exe is None:
             continue
         match = re.search(r"python(3\.\d+)$", exe)
-        if match and os.access(exe, os.X_OK):
+        if match and int(match.group(1).split(".")[1]) >= 9 and os.access(exe, os.X_OK):
             pythons.setdefault(f"python{match.group(1)}", os.path.realpath(exe))
     found += [Runtime(rid, exe) for rid, exe in pythons.items()]
 
@@ -140,4 +188,4 @@ def discover(environ: Mapping[str, str] | None = None) -> RuntimeCatalog:
         version = _version_of([ruby, "--version"], r"ruby (\d+\.\d+)", env)
         if version:
             found.append(Runtime(f"ruby{version}", ruby))
-    return RuntimeCatalog(r for r in found if r.id not in DEPRECATED)
+    return [r for r in found if r.id not in DEPRECATED]

@@ -47,3 +47,20 @@ resource_tags = sa.Table(
     sa.Column("key", sa.String(128), primary_key=True),
     sa.Column("value", sa.String(256), nullable=False),
 )
+
+log_events = sa.Table(
+    "log_events",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("log_group", sa.String(512), nullable=False),
+    sa.Column("log_stream", sa.String(512), nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),  # ms since the epoch
+    sa.Column("ingestion_time", sa.BigInteger, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Index("ix_log_events_stream", "log_group", "log_stream", "timestamp"),
+)

@@ -36,15 +36,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_zip(files: dict[str, str | bytes] | None = None) -> bytes:
-    """A deployment package holding ``files`` (default: a Python hello handler)."""
+def make_zip(files: dict[str, str | bytes] | None = None, mode: int = 0o644) -> bytes:
+    """A deployment package holding ``files`` (default: a Python hello handler), each ``mode``."""
     files = files or {"handler.py": "def handler(event, context):\n    return {'ok': True}\n"}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, content in files.items():
             # A fixed timestamp keeps the bytes, and so CodeSha256, the same on every call.
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
+            info.external_attr = mode << 16
             zf.writestr(info, content, zipfile.ZIP_DEFLATED)
     return buf.getvalue()
 

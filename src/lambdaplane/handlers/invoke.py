@@ -1,0 +1,31 @@
+"""Invoke (synchronous and DryRun)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdaplane.handlers.base import RequestContext
+
+
+async def invoke(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    result = await ctx.services.invoke.invoke(
+        req["FunctionName"],
+        req.get("Qualifier"),
+        req.get("Payload") or b"",
+        invocation_type=req.get("InvocationType") or "RequestResponse",
+        tail=req.get("LogType") == "Tail",
+        client_context=req.get("ClientContext"),
+    )
+    output: dict[str, Any] = {
+        "__status__": result.status,
+        "StatusCode": result.status,
+        "ExecutedVersion": result.executed_version,
+    }
+    if result.status == 204:
+        return output
+    output["Payload"] = result.payload
+    if result.function_error is not None:
+        output["FunctionError"] = result.function_error
+    if result.log_result is not None:
+        output["LogResult"] = result.log_result
+    return output

@@ -1,0 +1,439 @@
+"""One execution environment, seen from the host: a sandbox running the agent and a runtime.
+
+The host talks to the agent over one Unix socket with the frames of
+``lambdaplane.agent.wire``; the agent serves the Runtime API to the runtime inside.
+An environment moves through an explicit state machine:
+
+    STARTING → INITIALIZING → READY ⇄ INVOKING → (READY | RESETTING) → SHUT_DOWN
+
+Validate first, then transition: an illegal move raises ``IllegalTransition``. A
+timeout, a crash or an exit during INVOKING resets the environment (it is destroyed
+and the next invocation starts cold), and the invocation gets AWS's error for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from lambdaplane.agent import wire
+from lambdaplane.invoke.env_vars import environment
+from lambdaplane.invoke.image import FunctionImage
+from lambdaplane.invoke.logsink import LogSink
+from lambdaplane.sandbox import CpuPolicy, RunningSandbox, Sandbox, SandboxSpec
+from lambdaplane.service.runtimes import Runtime
+from lambdaplane.store.logs import LogEvent
+
+MAX_RESPONSE_BYTES = 6_291_556
+TAIL_BYTES = 4096
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+class EnvState(StrEnum):
+    STARTING = "STARTING"
+    INITIALIZING = "INITIALIZING"
+    READY = "READY"
+    INVOKING = "INVOKING"
+    RESETTING = "RESETTING"
+    SHUT_DOWN = "SHUT_DOWN"
+
+
+_MOVES: dict[EnvState, frozenset[EnvState]] = {
+    EnvState.STARTING: frozenset({EnvState.INITIALIZING, EnvState.RESETTING, EnvState.SHUT_DOWN}),
+    EnvState.INITIALIZING: frozenset({EnvState.READY, EnvState.RESETTING, EnvState.SHUT_DOWN}),
+    EnvState.READY: frozenset({EnvState.INVOKING, EnvState.RESETTING, EnvState.SHUT_DOWN}),
+    EnvState.INVOKING: frozenset({EnvState.READY, EnvState.RESETTING, EnvState.SHUT_DOWN}),
+    EnvState.RESETTING: frozenset({EnvState.SHUT_DOWN}),
+    EnvState.SHUT_DOWN: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class AgentLaunch:
+    """How to start the agent: its directory on the host and the interpreter that runs it."""
+
+    directory: Path
+    interpreter: Runtime
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    request_id: str
+    payload: bytes
+    client_context: str | None = None
+    cognito_identity: str | None = None
+    trace_id: str = ""
+    invoked_arn: str = ""
+
+
+@dataclass
+class Outcome:
+    """What an invocation (or a failed init) produced, as the Invoke API returns it."""
+
+    payload: bytes
+    function_error: str | None = None  # "Unhandled" when the function failed
+    healthy: bool = True  # False: the environment must be destroyed
+    report_status: str | None = None  # "timeout" / "error" on the REPORT line
+    error_type: str | None = None
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+def _exit_message(request_id: str, status: str | None) -> bytes:
+    if not status or status == "exit status 0":
+        text = f"RequestId: {request_id} Error: Runtime exited without providing a reason"
+    else:
+        text = f"RequestId: {request_id} Error: Runtime exited with error: {status}"
+    return _error_payload("Runtime.ExitError", text)
+
+
+def runtime_argv(runtime: Runtime, handler: str, code_dir: Path) -> list[str]:
+    """The runtime process the agent starts: awslambdaric for Python, else ``bootstrap``."""
+    if runtime.family == "python":
+        assert runtime.executable is not None
+        return [runtime.executable, "-m", "awslambdaric", handler]
+    if (code_dir / "bootstrap").exists():
+        return ["/var/task/bootstrap"]
+    return ["/opt/bootstrap"]
+
+
+class _AgentProtocol(asyncio.Protocol):
+    def __init__(self, environment: Environment) -> None:
+        self._env = environment
+        self._decoder = wire.FrameDecoder()
+
+    def data_received(self, data: bytes) -> None:
+        for frame in self._decoder.feed(data):
+            self._env._on_frame(frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._env._on_agent_gone()
+
+
+class Environment:
+    """A live environment of one function version."""
+
+    def __init__(
+        self,
+        image: FunctionImage,
+        *,
+        sandbox: Sandbox,
+        agent: AgentLaunch,
+        region: str,
+        sink: LogSink,
+        cpu: CpuPolicy,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.image = image
+        self.id = uuid.uuid4().hex
+        self.state = EnvState.STARTING
+        self.last_used = clock()
+        self.log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[{image.version}]{self.id}"
+        self._sandbox = sandbox
+        self._agent = agent
+        self._region = region
+        self._sink = sink
+        self._cpu = cpu
+        self._clock = clock
+        self._wall = wall
+        self._running: RunningSandbox | None = None
+        self._transport: asyncio.Transport | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._pending: asyncio.Future[Outcome] | None = None
+        self._request_id = ""
+        self._partial = b""
+        self._lines: list[str] = []  # the log since the last invocation began (for Tail)
+        self._invoked = False
+        self._init_error: tuple[bytes, str | None] | None = None
+        self._exit_status: str | None = None
+        self.init_duration_ms: float | None = None
+
+    # -- state --------------------------------------------------------------------------
+
+    def _move(self, target: EnvState) -> None:
+        if target not in _MOVES[self.state]:
+            raise IllegalTransition(f"environment {self.id}: {self.state} -> {target}")
+        self.state = target
+
+    @property
+    def busy(self) -> bool:
+        return self.state in (EnvState.STARTING, EnvState.INITIALIZING, EnvState.INVOKING)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self, init_timeout: float) -> Outcome | None:
+        """Start the sandbox and run the init phase; None when READY, else the init failure."""
+        loop = asyncio.get_running_loop()
+        started = self._clock()
+        host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            spec = self._spec(child_sock.fileno())
+            self._running = await self._sandbox.start(spec)
+        except BaseException:
+            host_sock.close()
+            child_sock.close()
+            self._move(EnvState.SHUT_DOWN)
+            raise
+        child_sock.close()
+        self._ready = loop.create_future()
+        transport, _ = await loop.create_unix_connection(
+            lambda: _AgentProtocol(self), sock=host_sock
+        )
+        self._transport = transport
+        self._move(EnvState.INITIALIZING)
+        self._emit_platform(
+            f"INIT_START Runtime Version: {self.image.runtime.id}\t"
+            f"Runtime Version ARN: {self.image.runtime.version_arn(self._region)}"
+        )
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), init_timeout)
+        except TimeoutError:
+            self._move(EnvState.RESETTING)
+            return Outcome(
+                _error_payload(
+                    "Sandbox.Timedout",
+                    f"INIT_REPORT Init Duration: {init_timeout * 1000:.2f} ms Phase: init "
+                    "Status: timeout",
+                ),
+                "Unhandled",
+                healthy=False,
+                report_status="timeout",
+                error_type="Sandbox.Timedout",
+            )
+        except _AgentExited:
+            self._move(EnvState.RESETTING)
+            if self._init_error is not None:
+                payload, error_type = self._init_error
+                return Outcome(payload, "Unhandled", False, "error", error_type)
+            return Outcome(
+                _exit_message("", self._exit_status),
+                "Unhandled",
+                False,
+                "error",
+                "Runtime.ExitError",
+            )
+        self.init_duration_ms = (self._clock() - started) * 1000
+        self._move(EnvState.READY)
+        return None
+
+    def _spec(self, child_fd: int) -> SandboxSpec:
+        image = self.image
+        runtime = image.runtime
+        agent_python = self._agent.interpreter
+        assert agent_python.executable is not None
+        argv = (
+            agent_python.executable,
+            "-I",
+            "-S",
+            "/var/lambdaplane/agent.py",
+            "--fd",
+            str(child_fd),
+            "--",
+            *runtime_argv(runtime, image.handler, image.code_dir),
+        )
+        host_paths = {p for p in (runtime.prefix, agent_python.prefix) if p is not None}
+        host_paths.discard(Path("/usr"))
+        return SandboxSpec(
+            env_id=self.id,
+            argv=argv,
+            env=environment(image, self._region, self.log_stream),
+            code_dir=image.code_dir,
+            runtime_dir=runtime.runtime_dir,
+            agent_dir=self._agent.directory,
+            host_ro_paths=tuple(sorted(host_paths)),
+            memory_mb=image.memory_mb,
+            tmp_mb=image.tmp_mb,
+            cpu=self._cpu,
+            pass_fds=(child_fd,),
+        )
+
+    async def invoke(self, request: InvokeRequest) -> Outcome:
+        """Run one invocation; on timeout or crash the environment is left RESETTING."""
+        self._move(EnvState.INVOKING)
+        loop = asyncio.get_running_loop()
+        self._pending = loop.create_future()
+        self._request_id = request.request_id
+        if self._invoked:  # The first invocation's tail keeps the init phase's lines.
+            self._lines = []
+        self._invoked = True
+        image = self.image
+        if self._running is not None:
+            self._running.memory_reset_peak()
+        self._emit_platform(f"START RequestId: {request.request_id} Version: {image.version}")
+        started = self._clock()
+        deadline_ms = int(self._wall() * 1000) + image.timeout_s * 1000
+        meta: dict[str, Any] = {
+            "request_id": request.request_id,
+            "deadline_ms": deadline_ms,
+            "invoked_function_arn": request.invoked_arn or image.function_arn,
+            "trace_id": request.trace_id,
+        }
+        if request.client_context is not None:
+            meta["client_context"] = request.client_context
+        if request.cognito_identity is not None:
+            meta["cognito_identity"] = request.cognito_identity
+        assert self._transport is not None
+        self._transport.write(wire.encode(wire.INVOKE, meta, request.payload))
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(self._pending), image.timeout_s)
+        except TimeoutError:
+            message = f"Task timed out after {image.timeout_s:.2f} seconds"
+            self._emit_platform(f"{_iso(self._wall())} {request.request_id} {message}")
+            outcome = Outcome(
+                _error_payload(
+                    "Sandbox.Timedout", f"RequestId: {request.request_id} Error: {message}"
+                ),
+                "Unhandled",
+                healthy=False,
+                report_status="timeout",
+                error_type="Sandbox.Timedout",
+            )
+        duration_ms = (self._clock() - started) * 1000
+        self._pending = None
+        self._report(request.request_id, duration_ms, outcome)
+        self._move(EnvState.READY if outcome.healthy else EnvState.RESETTING)
+        return outcome
+
+    def tail(self) -> bytes:
+        """The last 4 KB of the last invocation's log (what LogType=Tail returns)."""
+        text = "".join(line + "\n" for line in self._lines)
+        return text.encode()[-TAIL_BYTES:]
+
+    async def destroy(self) -> None:
+        """Kill every process of the environment; idempotent."""
+        if self.state is EnvState.SHUT_DOWN:
+            return
+        if self.state is not EnvState.RESETTING:
+            self._move(EnvState.RESETTING)
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                self._transport.write(wire.encode(wire.SHUTDOWN, None))
+            self._transport.close()
+        if self._running is not None:
+            await self._running.destroy()
+        self._flush_partial()
+        self._move(EnvState.SHUT_DOWN)
+
+    # -- frames from the agent ----------------------------------------------------------
+
+    def _on_frame(self, frame: wire.Frame) -> None:
+        kind = frame.type
+        if kind == wire.LOG:
+            self._on_output(frame.body, frame.meta.get("ts"))
+        elif kind == wire.NEXT:
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
+        elif kind == wire.RESPONSE:
+            self._resolve(Outcome(frame.body))
+        elif kind == wire.ERROR:
+            error_type = frame.meta.get("error_type")
+            self._resolve(Outcome(frame.body, "Unhandled", True, "error", error_type))
+        elif kind == wire.RESPONSE_TOO_LARGE:
+            message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+            self._resolve(
+                Outcome(
+                    _error_payload("Function.ResponseSizeTooLarge", message),
+                    "Unhandled",
+                    True,
+                    "error",
+                    "Function.ResponseSizeTooLarge",
+                )
+            )
+        elif kind == wire.INIT_ERROR:
+            self._init_error = (frame.body, frame.meta.get("error_type"))
+        elif kind == wire.EXIT:
+            self._exit_status = frame.meta.get("status")
+            self._on_agent_gone()
+        elif kind == wire.AGENT_ERROR:
+            self._emit_platform(f"lambdaplane agent error: {frame.meta.get('message')}")
+
+    def _resolve(self, outcome: Outcome) -> None:
+        if self._pending is not None and not self._pending.done():
+            self._pending.set_result(outcome)
+
+    def _on_agent_gone(self) -> None:
+        """The runtime exited or the agent vanished: fail whatever waits."""
+        self._flush_partial()
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(_AgentExited())
+            self._ready.exception()  # Retrieved here so an unawaited failure is not logged.
+        if self._pending is not None and not self._pending.done():
+            payload = _exit_message(self._request_id, self._exit_status)
+            self._pending.set_result(
+                Outcome(payload, "Unhandled", False, "error", "Runtime.ExitError")
+            )
+
+    # -- logs ---------------------------------------------------------------------------
+
+    def _on_output(self, data: bytes, ts: int | None) -> None:
+        data = self._partial + data
+        *lines, self._partial = data.split(b"\n")
+        stamp = ts if isinstance(ts, int) else int(self._wall() * 1000)
+        for raw in lines:
+            self._emit(raw.decode("utf-8", "replace").rstrip("\r"), stamp)
+
+    def _flush_partial(self) -> None:
+        if self._partial:
+            partial, self._partial = self._partial, b""
+            self._emit(partial.decode("utf-8", "replace"), int(self._wall() * 1000))
+
+    def report_failed_init(self, request_id: str, outcome: Outcome) -> None:
+        """Log an invocation that never ran because init failed (AWS logs START/END/REPORT)."""
+        self._emit_platform(f"START RequestId: {request_id} Version: {self.image.version}")
+        self._report(request_id, 0.0, outcome)
+
+    def _emit(self, line: str, timestamp: int) -> None:
+        self._lines.append(line)
+        self._sink.add(LogEvent(self.image.log_group, self.log_stream, timestamp, line))
+
+    def _emit_platform(self, line: str) -> None:
+        self._emit(line, int(self._wall() * 1000))
+
+    def _report(self, request_id: str, duration_ms: float, outcome: Outcome) -> None:
+        self._flush_partial()
+        image = self.image
+        self._emit_platform(f"END RequestId: {request_id}")
+        peak = self._running.memory_peak_bytes() if self._running is not None else None
+        max_used = math.ceil(peak / (1024 * 1024)) if peak else 0
+        fields = [
+            f"REPORT RequestId: {request_id}",
+            f"Duration: {duration_ms:.2f} ms",
+            f"Billed Duration: {max(1, math.ceil(duration_ms))} ms",
+            f"Memory Size: {image.memory_mb} MB",
+            f"Max Memory Used: {max_used} MB",
+        ]
+        if self.init_duration_ms is not None:
+            fields.append(f"Init Duration: {self.init_duration_ms:.2f} ms")
+            self.init_duration_ms = None  # Only the first invocation after init reports it.
+        if outcome.report_status is not None:
+            fields.append(f"Status: {outcome.report_status}")
+            if outcome.report_status == "error" and outcome.error_type and not outcome.healthy:
+                fields.append(f"Error Type: {outcome.error_type}")
+        self._emit_platform("\t".join(fields) + "\t")
+        self.last_report = fields
+
+
+class _AgentExited(Exception):
+    pass
+
+
+def _iso(epoch: float) -> str:
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

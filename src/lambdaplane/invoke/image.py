@@ -1,0 +1,66 @@
+"""What an execution environment is started from: one function version, fully resolved.
+
+A ``FunctionImage`` is immutable; its ``pool_key`` changes whenever anything that
+shapes the environment changes (code, runtime, handler, memory, variables, …), so an
+update sends new invocations to a new pool while the old one drains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambdaplane.service.runtimes import Runtime
+
+# Fields that do not shape the environment: changing them keeps warm environments.
+_NOT_SHAPING = frozenset(
+    {
+        "RevisionId", "LastModified", "State", "StateReason", "StateReasonCode",
+        "LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode",
+        "Description", "RuntimeVersionConfig",
+    }
+)  # fmt: skip
+
+
+def pool_key(config: dict[str, Any]) -> str:
+    shaping = {k: v for k, v in config.items() if k not in _NOT_SHAPING}
+    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{config['FunctionName']}:{config['Version']}:{digest}"
+
+
+@dataclass(frozen=True)
+class FunctionImage:
+    pool_key: str
+    function_name: str
+    version: str
+    function_arn: str
+    runtime: Runtime
+    handler: str
+    memory_mb: int
+    timeout_s: int
+    tmp_mb: int
+    code_dir: Path
+    log_group: str
+    variables: dict[str, str] = field(default_factory=dict)
+    log_format: str = "Text"
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], runtime: Runtime, code_dir: Path) -> FunctionImage:
+        return cls(
+            pool_key=pool_key(config),
+            function_name=config["FunctionName"],
+            version=config["Version"],
+            function_arn=config["FunctionArn"],
+            runtime=runtime,
+            handler=config.get("Handler") or "",
+            memory_mb=int(config["MemorySize"]),
+            timeout_s=int(config["Timeout"]),
+            tmp_mb=int(config["EphemeralStorage"]["Size"]),
+            code_dir=code_dir,
+            log_group=config["LoggingConfig"]["LogGroup"],
+            variables=dict((config.get("Environment") or {}).get("Variables") or {}),
+            log_format=config["LoggingConfig"].get("LogFormat", "Text"),
+        )

@@ -1,0 +1,160 @@
+"""Invoke: resolve the function version, check it can run, lease an environment, run it.
+
+Only RequestResponse and DryRun are served here; Event (asynchronous invocation)
+belongs to the durable queue, which does not exist yet.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdaplane.api.jackson import describe_json_error
+from lambdaplane.errors import (
+    InvalidParameterValueException,
+    InvalidRequestContentException,
+    LambdaError,
+    NotImplementedYet,
+    ResourceConflictException,
+)
+from lambdaplane.invoke.environment import InvokeRequest
+from lambdaplane.invoke.image import FunctionImage, pool_key
+from lambdaplane.invoke.pools import EnvironmentPools
+from lambdaplane.service.functions import FunctionService
+from lambdaplane.service.runtimes import RuntimeCatalog
+from lambdaplane.store.functions import LATEST, StoredFunction
+
+MAX_SYNC_PAYLOAD_BYTES = 6_291_456
+
+
+class RequestTooLargeException(LambdaError):
+    code = "RequestTooLargeException"
+    status = 413
+    error_type = "User"
+    message_key = "message"
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    status: int
+    payload: bytes
+    executed_version: str
+    function_error: str | None = None
+    log_result: str | None = None  # base64 of the log tail, when asked for
+
+
+class InvokeService:
+    def __init__(
+        self,
+        functions: FunctionService,
+        pools: EnvironmentPools,
+        runtimes: RuntimeCatalog,
+        unpacked: Callable[[str], Path],
+    ) -> None:
+        self._functions = functions
+        self._pools = pools
+        self._runtimes = runtimes
+        self._unpacked = unpacked
+        self._images: dict[str, FunctionImage] = {}
+
+    def check_payload(self, payload: bytes) -> None:
+        """AWS's limits and JSON check on a synchronous invocation's payload."""
+        if len(payload) > MAX_SYNC_PAYLOAD_BYTES:
+            raise RequestTooLargeException(
+                f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+            )
+        if payload:
+            problem = describe_json_error(payload)
+            if problem is not None:
+                raise InvalidRequestContentException(
+                    f"Could not parse request body into json: Could not parse payload into json: {problem}"
+                )
+
+    def _image(self, stored: StoredFunction) -> FunctionImage:
+        config = stored.config
+        runtime = self._runtimes.get(config.get("Runtime") or "")
+        if runtime is None:
+            raise InvalidParameterValueException(
+                f"The runtime {config.get('Runtime')} of this function is not available on this host."
+            )
+        key = pool_key(config)
+        image = self._images.get(key)
+        if image is None:
+            image = FunctionImage.from_config(config, runtime, self._unpacked(stored.code_sha256))
+            self._images[key] = image
+        return image
+
+    def resolve(self, function_name: str, qualifier: str | None) -> StoredFunction:
+        ref = self._functions.scope.parse(function_name, qualifier)
+        try:
+            stored = self._functions.load(function_name, qualifier)
+        except LambdaError as err:
+            if err.code == "ResourceNotFoundException" and "Function not found" in (
+                err.message or ""
+            ):
+                raise self._functions.scope.not_found(ref.name, ref.qualifier or LATEST) from None
+            raise
+        if stored.state != "Active":
+            raise ResourceConflictException(
+                "The operation cannot be performed at this time. The function is currently in the "
+                f"following state: {stored.state}"
+            )
+        return stored
+
+    async def invoke(
+        self,
+        function_name: str,
+        qualifier: str | None,
+        payload: bytes,
+        *,
+        invocation_type: str = "RequestResponse",
+        tail: bool = False,
+        client_context: str | None = None,
+    ) -> InvokeResult:
+        stored = self.resolve(function_name, qualifier)
+        if invocation_type == "DryRun":
+            return InvokeResult(204, b"", stored.version)
+        if invocation_type == "Event":
+            raise NotImplementedYet(
+                "Asynchronous invocation (InvocationType=Event) is not available in lambdaplane yet."
+            )
+        self.check_payload(payload)
+        if client_context is not None:
+            client_context = _decode_client_context(client_context)
+        image = self._image(stored)
+        request_id = str(uuid.uuid4())
+        env, failure = await self._pools.acquire(image)
+        if failure is not None:
+            outcome = failure
+            env.report_failed_init(request_id, failure)
+        else:
+            try:
+                outcome = await env.invoke(
+                    InvokeRequest(
+                        request_id=request_id,
+                        payload=payload or b"{}",
+                        client_context=client_context,
+                        trace_id=f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
+                    )
+                )
+            finally:
+                await self._pools.release(env)
+        log_result = base64.b64encode(env.tail()).decode() if tail else None
+        return InvokeResult(200, outcome.payload, image.version, outcome.function_error, log_result)
+
+
+def _decode_client_context(value: str) -> str:
+    """X-Amz-Client-Context is base64 JSON; the runtime receives the JSON itself."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+        if not isinstance(json.loads(decoded), dict):
+            raise ValueError("not an object")
+    except ValueError:
+        raise InvalidRequestContentException(
+            "Client context must be a valid Base64-encoded JSON object."
+        ) from None
+    return decoded
