@@ -87,12 +87,28 @@ WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.body = {body}
 wrk.headers = {headers}
-local bad = 0
-response = function(status, headers, body)
-  if status ~= 200 or body ~= {expect} then bad = bad + 1 end
+local threads = {{}}
+function setup(thread)
+  table.insert(threads, thread)
 end
-done = function(summary, latency, requests)
-  io.write(string.format("BAD %d\\n", bad))
+function init(args)
+  bad = 0
+  sample = ""
+end
+function response(status, headers, body)
+  if status ~= 200 or body ~= {expect} then
+    bad = bad + 1
+    if sample == "" then sample = status .. " " .. body end
+  end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("bad")
+    local s = thread:get("sample")
+    if s ~= "" then io.write("SAMPLE " .. s .. "\\n") end
+  end
+  io.write(string.format("BAD %d\\n", total))
 end
 """
 
@@ -111,7 +127,7 @@ def wrk(server: ServerProcess, path: str, body: bytes, expect: bytes, duration: 
         if k.lower() != "content-length"
     }
     lua_headers = (
-        "{" + ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()) + "}"
+        "{" + ", ".join(f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in headers.items()) + "}"
     )
     script = WRK_SCRIPT.format(
         body=lua_string(body.decode()), headers=lua_headers, expect=lua_string(expect.decode())
@@ -119,12 +135,18 @@ def wrk(server: ServerProcess, path: str, body: bytes, expect: bytes, duration: 
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
-        out = subprocess.run(
+        result = subprocess.run(
             ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency", "-s", handle.name, server.endpoint + path],
             capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+        )  # fmt: skip
     finally:
         os.unlink(handle.name)
+    out = result.stdout + result.stderr
+    if "BAD " not in out:
+        raise SystemExit(f"wrk did not run the check script:\n{out}\n{script}")
+    sample = re.search(r"SAMPLE (.*)", out)
+    if sample:
+        print(f"  first bad response: {sample.group(1)[:300]}")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"50%\s+([\d.]+\w+)", out)
     bad = re.search(r"BAD (\d+)", out)
@@ -194,8 +216,11 @@ def run(server: ServerProcess, args: Any) -> None:
     wait_active(lam, "warm")
     path = "/2015-03-31/functions/warm/invocations"
     body = b'{"hello":"world"}'
-    raw_samples(server, path, body, 200, body)  # warm up
-    summary("warm invoke, raw HTTP keep-alive", raw_samples(server, path, body, args.samples, body))
+    returned = b'{"hello": "world"}'  # as the runtime's json.dumps writes it
+    raw_samples(server, path, body, 200, returned)  # warm up
+    summary(
+        "warm invoke, raw HTTP keep-alive", raw_samples(server, path, body, args.samples, returned)
+    )
     summary(
         "floor: bare echo, raw HTTP keep-alive",
         raw_samples(server, "/_lambdaplane/echo", body, args.samples, body),
@@ -206,7 +231,7 @@ def run(server: ServerProcess, args: Any) -> None:
         lam.invoke(FunctionName="warm", Payload=body)["Payload"].read()
         boto.append(time.perf_counter() - start)
     summary("warm invoke, boto3", boto)
-    wrk(server, path, body, body, args.duration)
+    wrk(server, path, body, returned, args.duration)
     wrk(server, "/_lambdaplane/echo", body, body, args.duration)
 
 

@@ -15,6 +15,7 @@ async def invoke(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         invocation_type=req.get("InvocationType") or "RequestResponse",
         tail=req.get("LogType") == "Tail",
         client_context=req.get("ClientContext"),
+        request_id=ctx.request_id,  # AWS: x-amzn-RequestId is the invocation's request id
     )
     output: dict[str, Any] = {
         "__status__": result.status,

@@ -274,8 +274,6 @@ class Environment:
             self._lines = []
         self._invoked = True
         image = self.image
-        if self._running is not None:
-            self._running.memory_reset_peak()
         self._emit_platform(f"START RequestId: {request.request_id} Version: {image.version}")
         started = self._clock()
         deadline_ms = int(self._wall() * 1000) + image.timeout_s * 1000
@@ -290,21 +288,16 @@ class Environment:
         if request.cognito_identity is not None:
             meta["cognito_identity"] = request.cognito_identity
         assert self._transport is not None
-        self._transport.write(wire.encode(wire.INVOKE, meta, request.payload))
+        # The host encodes meta with the C json encoder (wire's own encoder is for the agent).
+        head = wire.encode_head(wire.INVOKE, json.dumps(meta).encode(), len(request.payload))
+        self._transport.write(head + request.payload)
+        pending = self._pending
+        # A timer, not wait_for: no extra task per invocation on the hot path.
+        timer = loop.call_later(image.timeout_s, self._time_out, pending, request.request_id)
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(self._pending), image.timeout_s)
-        except TimeoutError:
-            message = f"Task timed out after {image.timeout_s:.2f} seconds"
-            self._emit_platform(f"{_iso(self._wall())} {request.request_id} {message}")
-            outcome = Outcome(
-                _error_payload(
-                    "Sandbox.Timedout", f"RequestId: {request.request_id} Error: {message}"
-                ),
-                "Unhandled",
-                healthy=False,
-                report_status="timeout",
-                error_type="Sandbox.Timedout",
-            )
+            outcome = await pending
+        finally:
+            timer.cancel()
         duration_ms = (self._clock() - started) * 1000
         self._pending = None
         self._report(request.request_id, duration_ms, outcome)
@@ -363,6 +356,21 @@ class Environment:
             self._on_agent_gone()
         elif kind == wire.AGENT_ERROR:
             self._emit_platform(f"lambdaplane agent error: {frame.meta.get('message')}")
+
+    def _time_out(self, pending: asyncio.Future[Outcome], request_id: str) -> None:
+        if pending.done():
+            return
+        message = f"Task timed out after {self.image.timeout_s:.2f} seconds"
+        self._emit_platform(f"{_iso(self._wall())} {request_id} {message}")
+        pending.set_result(
+            Outcome(
+                _error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}"),
+                "Unhandled",
+                healthy=False,
+                report_status="timeout",
+                error_type="Sandbox.Timedout",
+            )
+        )
 
     def _resolve(self, outcome: Outcome) -> None:
         if self._pending is not None and not self._pending.done():

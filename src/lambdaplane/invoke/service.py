@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdaplane import ids
 from lambdaplane.api.jackson import describe_json_error
 from lambdaplane.errors import (
     InvalidParameterValueException,
@@ -22,7 +24,7 @@ from lambdaplane.errors import (
     ResourceConflictException,
 )
 from lambdaplane.invoke.environment import InvokeRequest
-from lambdaplane.invoke.image import FunctionImage, pool_key
+from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.invoke.pools import EnvironmentPools
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.runtimes import RuntimeCatalog
@@ -59,7 +61,7 @@ class InvokeService:
         self._pools = pools
         self._runtimes = runtimes
         self._unpacked = unpacked
-        self._images: dict[str, FunctionImage] = {}
+        self._images: dict[tuple[str, str], tuple[str, FunctionImage]] = {}
 
     def check_payload(self, payload: bytes) -> None:
         """AWS's limits and JSON check on a synchronous invocation's payload."""
@@ -75,23 +77,24 @@ class InvokeService:
                 )
 
     def _image(self, stored: StoredFunction) -> FunctionImage:
+        """The image of a stored version, rebuilt only when its revision changes."""
+        cached = self._images.get((stored.name, stored.version))
+        if cached is not None and cached[0] == stored.revision_id:
+            return cached[1]
         config = stored.config
         runtime = self._runtimes.get(config.get("Runtime") or "")
         if runtime is None:
             raise InvalidParameterValueException(
                 f"The runtime {config.get('Runtime')} of this function is not available on this host."
             )
-        key = pool_key(config)
-        image = self._images.get(key)
-        if image is None:
-            image = FunctionImage.from_config(config, runtime, self._unpacked(stored.code_sha256))
-            self._images[key] = image
+        image = FunctionImage.from_config(config, runtime, self._unpacked(stored.code_sha256))
+        self._images[(stored.name, stored.version)] = (stored.revision_id, image)
         return image
 
     def resolve(self, function_name: str, qualifier: str | None) -> StoredFunction:
         ref = self._functions.scope.parse(function_name, qualifier)
         try:
-            stored = self._functions.load(function_name, qualifier)
+            stored = self._functions.load_for_invoke(function_name, qualifier)
         except LambdaError as err:
             if err.code == "ResourceNotFoundException" and "Function not found" in (
                 err.message or ""
@@ -114,6 +117,7 @@ class InvokeService:
         invocation_type: str = "RequestResponse",
         tail: bool = False,
         client_context: str | None = None,
+        request_id: str | None = None,
     ) -> InvokeResult:
         stored = self.resolve(function_name, qualifier)
         if invocation_type == "DryRun":
@@ -126,7 +130,7 @@ class InvokeService:
         if client_context is not None:
             client_context = _decode_client_context(client_context)
         image = self._image(stored)
-        request_id = str(uuid.uuid4())
+        request_id = request_id or ids.request_id()
         env, failure = await self._pools.acquire(image)
         if failure is not None:
             outcome = failure
@@ -138,7 +142,7 @@ class InvokeService:
                         request_id=request_id,
                         payload=payload or b"{}",
                         client_context=client_context,
-                        trace_id=f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
+                        trace_id=f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Sampled=0",
                     )
                 )
             finally:

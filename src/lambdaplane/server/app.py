@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import lambdaplane.agent
+from lambdaplane import ids
 from lambdaplane.api.model import load_service_model
 from lambdaplane.api.protocol import parse_request, render_error, serialize_response, validate
 from lambdaplane.api.routing import Router
@@ -186,7 +186,7 @@ class LambdaplaneApp:
         if path.startswith("/_lambdaplane/"):
             await self._internal(scope, receive, send, path)
             return
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         try:
             status, headers, body = await self._api(scope, receive, request_id)
         except LambdaError as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,10 @@ from lambdaplane.store import FunctionRepository, StoredFunction, TagRepository
 from lambdaplane.store.functions import LATEST, AlreadyExists
 
 DEFAULT_PAGE = 50
+# Invocations read a function's configuration from memory for this long; local writes
+# invalidate at once, writes on other nodes are seen within it (AWS is eventually
+# consistent about configuration changes too).
+INVOKE_CACHE_SECONDS = 1.0
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
@@ -56,6 +61,7 @@ class FunctionService:
         code: CodeStore,
         runtimes: RuntimeCatalog,
         schedule_settle: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.scope = scope
         self._functions = functions
@@ -63,6 +69,8 @@ class FunctionService:
         self._code = code
         self._runtimes = runtimes
         self._schedule_settle = schedule_settle
+        self._clock = clock
+        self._invoke_cache: dict[tuple[str, str], tuple[float, StoredFunction]] = {}
 
     # -- reads -------------------------------------------------------------------------
 
@@ -80,6 +88,22 @@ class FunctionService:
         if stored is None:
             raise self.scope.not_found(ref.name, ref.qualifier)
         return stored
+
+    def load_for_invoke(self, function_name: str, qualifier: str | None) -> StoredFunction:
+        """Like ``load``, from a short-lived in-memory copy (the invoke hot path)."""
+        ref = self.scope.parse(function_name, qualifier)
+        key = (ref.name, ref.qualifier or LATEST)
+        now = self._clock()
+        hit = self._invoke_cache.get(key)
+        if hit is not None and now - hit[0] < INVOKE_CACHE_SECONDS:
+            return hit[1]
+        stored = self.load(function_name, qualifier)
+        self._invoke_cache[key] = (now, stored)
+        return stored
+
+    def _changed(self, name: str) -> None:
+        for key in [k for k in self._invoke_cache if k[0] == name]:
+            del self._invoke_cache[key]
 
     def get_configuration(self, function_name: str, qualifier: str | None) -> dict[str, Any]:
         return self.load(function_name, qualifier).config
@@ -181,6 +205,7 @@ class FunctionService:
             raise _already_exists(name) from None
         if tags:
             self._tags.put(self.scope.function_arn(name), tags)
+        self._changed(name)
         self._schedule_settle(name)
         return config
 
@@ -245,6 +270,7 @@ class FunctionService:
             raise self.scope.not_found(ref.name)
         if len(ref.name) > MAX_NAME_LENGTH or not self._functions.delete(ref.name):
             raise self.scope.not_found(ref.name)
+        self._changed(ref.name)
         self._tags.drop(self.scope.function_arn(ref.name))
 
     def settle(self, name: str) -> None:
@@ -279,6 +305,7 @@ class FunctionService:
                 config=config,
             )
             if self._functions.replace(updated, current.revision_id):
+                self._changed(name)
                 return
 
     def unsettled(self) -> list[str]:
@@ -337,7 +364,9 @@ class FunctionService:
             code_size=current.code_size if code_size is None else code_size,
             config=config,
         )
-        if not self._functions.replace(updated, current.revision_id):
+        replaced = self._functions.replace(updated, current.revision_id)
+        self._changed(current.name)
+        if not replaced:
             # Someone else updated it between our read and our write.
             raise ResourceConflictException(
                 "The operation cannot be performed at this time. An update is in progress for "

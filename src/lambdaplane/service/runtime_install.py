@@ -71,7 +71,9 @@ def compile_agent(runtime: Runtime) -> None:
     assert runtime.executable is not None
     agent_dir = Path(lambdaplane.agent.__file__).parent
     subprocess.run(
-        [runtime.executable, "-m", "compileall", "-q", str(agent_dir)], capture_output=True, check=False
+        [runtime.executable, "-m", "compileall", "-q", str(agent_dir)],
+        capture_output=True,
+        check=False,
     )
 
 
