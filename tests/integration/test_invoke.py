@@ -379,6 +379,10 @@ def test_isolation_from_host_and_other_functions(
             "environ_secret": os.environ.get("LAMBDAPLANE_TEST_SECRET"),
             "write_task": attempt(lambda: open("/var/task/x", "w")),
             "write_root": attempt(lambda: open("/x", "w")),
+            "host_packages": [
+                p for p in __import__("sys").path
+                if ("site-packages" in p or "dist-packages" in p) and os.path.isdir(p) and os.listdir(p)
+            ],
         }
     """
     name = deploy(lam, role, source)
@@ -394,6 +398,7 @@ def test_isolation_from_host_and_other_functions(
     assert body["environ_secret"] is None
     assert body["write_task"].startswith("denied:")
     assert body["write_root"].startswith("denied:")
+    assert body["host_packages"] == []  # only what AWS's runtime carries: /var/runtime
     assert secret_name
 
 

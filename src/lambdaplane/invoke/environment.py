@@ -258,6 +258,7 @@ class Environment:
             runtime_dir=runtime.runtime_dir,
             agent_dir=self._agent.directory,
             host_ro_paths=tuple(sorted(host_paths)),
+            hidden_paths=tuple(sorted({*runtime.site_dirs(), *agent_python.site_dirs()})),
             memory_mb=image.memory_mb,
             tmp_mb=image.tmp_mb,
             cpu=self._cpu,

@@ -121,6 +121,8 @@ def build_argv(
 
     for path in spec.host_ro_paths:
         argv += ["--ro-bind", str(path), str(path)]
+    for hidden in spec.hidden_paths:
+        argv += ["--size", "4096", "--tmpfs", hidden, "--remount-ro", hidden]
     argv += ["--remount-ro", "/", "--chdir", spec.cwd, "--", *spec.argv]
     return argv
 

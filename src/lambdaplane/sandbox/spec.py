@@ -39,6 +39,9 @@ class SandboxSpec:
     agent_dir: Path  # host dir -> /var/lambdaplane, read-only
     host_ro_paths: tuple[Path, ...]  # extra host paths bound read-only at the SAME path
     opt_dir: Path | None = None  # host dir -> /opt read-only; None => /opt exists, empty
+    # Paths under the bound host trees to hide behind an empty read-only tmpfs (an
+    # interpreter's own site-packages: a function sees what AWS's runtime has, no more).
+    hidden_paths: tuple[str, ...] = ()
     memory_mb: int = 128  # memory limit, no swap
     tmp_mb: int = 512  # /tmp tmpfs size (EphemeralStorage)
     pids_max: int = 1024

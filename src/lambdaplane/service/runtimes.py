@@ -81,6 +81,20 @@ class Runtime:
             return None
         return Path(self.executable).parent.parent
 
+    def site_dirs(self) -> list[str]:
+        """The interpreter's own package directories (hidden from functions)."""
+        if self.family != "python" or self.prefix is None:
+            return []
+        version = self.id.removeprefix("python")
+        candidates = [
+            self.prefix / "lib" / f"python{version}" / "site-packages",
+            self.prefix / "lib" / f"python{version}" / "dist-packages",
+            self.prefix / "local" / "lib" / f"python{version}" / "dist-packages",
+        ]
+        if self.prefix == Path("/usr"):
+            candidates.append(Path("/usr/lib/python3/dist-packages"))
+        return [str(c) for c in candidates if c.is_dir()]
+
     def version_arn(self, region: str, partition: str = "aws") -> str:
         digest = hashlib.sha256(f"lambdaplane:{self.id}:{self.executable}".encode()).hexdigest()
         return f"arn:{partition}:lambda:{region}::runtime:{digest}"
