@@ -507,3 +507,27 @@ def test_powertools_handler_runs_unmodified(lam: Any, role: str, powertools_zip:
     assert log_record["function_name"] == name and log_record["cold_start"] is True
     emf = next(r for r in records if "_aws" in r)
     assert emf["Orders"] == [1.0] or emf["Orders"] == 1.0
+
+
+def _offered_python_runtimes() -> list[str]:
+    from lambdaplane.service.runtimes import discover
+    from lambdaplane.settings import default_runtimes_dir
+
+    return [r for r in discover(runtimes_dir=default_runtimes_dir()).ids if r.startswith("python")]
+
+
+@pytest.mark.parametrize("runtime", _offered_python_runtimes())
+def test_every_python_runtime(lam: Any, role: str, runtime: str) -> None:
+    source = """
+    import sys
+    def handler(event, context):
+        print("running on", sys.version_info[:2])
+        return {"version": "%d.%d" % sys.version_info[:2], "name": context.function_name}
+    """
+    name = deploy(lam, role, source, Runtime=runtime)
+    response, body = call(lam, name, LogType="Tail")
+    assert "FunctionError" not in response, body
+    assert body["version"] == runtime.removeprefix("python")
+    assert "running on" in base64.b64decode(response["LogResult"]).decode()
+    response, body = call(lam, name)  # warm
+    assert body["name"] == name

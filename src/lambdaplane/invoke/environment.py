@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import socket
 import time
 import uuid
@@ -123,7 +124,8 @@ class _AgentProtocol(asyncio.Protocol):
             self._env._on_frame(frame)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._env._on_agent_gone()
+        if not self._env.direct:  # A direct runtime's exit status comes from its process.
+            self._env._on_agent_gone()
 
 
 class Environment:
@@ -164,6 +166,11 @@ class Environment:
         self._init_error: tuple[bytes, str | None] | None = None
         self._exit_status: str | None = None
         self.init_duration_ms: float | None = None
+        # Managed Python runtimes talk frames directly (agent/pyruntime.py); the rest go
+        # through the agent and the HTTP Runtime API.
+        self.direct = image.runtime.family == "python"
+        self._log_fd = -1
+        self._exit_watch: asyncio.Task[None] | None = None
 
     # -- state --------------------------------------------------------------------------
 
@@ -183,15 +190,25 @@ class Environment:
         loop = asyncio.get_running_loop()
         started = self._clock()
         host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        log_read, log_write = os.pipe() if self.direct else (-1, -1)
         try:
-            spec = self._spec(child_sock.fileno())
+            spec = self._spec(child_sock.fileno(), log_write)
             self._running = await self._sandbox.start(spec)
         except BaseException:
             host_sock.close()
             child_sock.close()
+            for fd in (log_read, log_write):
+                if fd >= 0:
+                    os.close(fd)
             self._move(EnvState.SHUT_DOWN)
             raise
         child_sock.close()
+        if self.direct:
+            os.close(log_write)
+            os.set_blocking(log_read, False)
+            self._log_fd = log_read
+            loop.add_reader(log_read, self._drain_output)
+            self._exit_watch = loop.create_task(self._watch_exit(self._running))
         self._ready = loop.create_future()
         transport, _ = await loop.create_unix_connection(
             lambda: _AgentProtocol(self), sock=host_sock
@@ -233,21 +250,34 @@ class Environment:
         self._move(EnvState.READY)
         return None
 
-    def _spec(self, child_fd: int) -> SandboxSpec:
+    def _spec(self, child_fd: int, log_fd: int) -> SandboxSpec:
         image = self.image
         runtime = image.runtime
         agent_python = self._agent.interpreter
         assert agent_python.executable is not None
-        argv = (
-            agent_python.executable,
-            "-I",
-            "-S",
-            "/var/lambdaplane/agent.py",
-            "--fd",
-            str(child_fd),
-            "--",
-            *runtime_argv(runtime, image.handler, image.code_dir),
-        )
+        argv: tuple[str, ...]
+        if self.direct:
+            assert runtime.executable is not None
+            argv = (
+                runtime.executable,
+                "/var/lambdaplane/pyruntime.py",
+                str(child_fd),
+                str(log_fd),
+                image.handler,
+            )
+            fds: tuple[int, ...] = (child_fd, log_fd)
+        else:
+            argv = (
+                agent_python.executable,
+                "-I",
+                "-S",
+                "/var/lambdaplane/agent.py",
+                "--fd",
+                str(child_fd),
+                "--",
+                *runtime_argv(runtime, image.handler, image.code_dir),
+            )
+            fds = (child_fd,)
         host_paths = {p for p in (runtime.prefix, agent_python.prefix) if p is not None}
         host_paths.discard(Path("/usr"))
         return SandboxSpec(
@@ -262,7 +292,7 @@ class Environment:
             memory_mb=image.memory_mb,
             tmp_mb=image.tmp_mb,
             cpu=self._cpu,
-            pass_fds=(child_fd,),
+            pass_fds=fds,
         )
 
     async def invoke(self, request: InvokeRequest) -> Outcome:
@@ -322,6 +352,15 @@ class Environment:
             self._transport.close()
         if self._running is not None:
             await self._running.destroy()
+        if self._exit_watch is not None:
+            self._exit_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._exit_watch
+        if self._log_fd >= 0:
+            self._drain_output()
+            asyncio.get_running_loop().remove_reader(self._log_fd)
+            os.close(self._log_fd)
+            self._log_fd = -1
         self._flush_partial()
         self._move(EnvState.SHUT_DOWN)
 
@@ -329,6 +368,8 @@ class Environment:
 
     def _on_frame(self, frame: wire.Frame) -> None:
         kind = frame.type
+        if self._log_fd >= 0 and kind != wire.LOG:
+            self._drain_output()  # Output written before this frame is stored before it.
         if kind == wire.LOG:
             self._on_output(frame.body, frame.meta.get("ts"))
         elif kind == wire.NEXT:
@@ -389,7 +430,28 @@ class Environment:
                 Outcome(payload, "Unhandled", False, "error", "Runtime.ExitError")
             )
 
+    async def _watch_exit(self, running: RunningSandbox) -> None:
+        """Direct mode: the runtime is the sandbox's command, so its exit is the sandbox's."""
+        code = await running.process.wait()
+        if self._exit_status is None:
+            self._exit_status = _status_of(code)
+        self._on_agent_gone()
+
     # -- logs ---------------------------------------------------------------------------
+
+    def _drain_output(self) -> None:
+        """Read everything the runtime has written so far (non-blocking)."""
+        while self._log_fd >= 0:
+            try:
+                data = os.read(self._log_fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                return
+            if not data:
+                asyncio.get_running_loop().remove_reader(self._log_fd)
+                return
+            self._on_output(data, None)
 
     def _on_output(self, data: bytes, ts: int | None) -> None:
         data = self._partial + data
@@ -441,6 +503,20 @@ class Environment:
 
 class _AgentExited(Exception):
     pass
+
+
+def _status_of(code: int | None) -> str | None:
+    """Go's wording for a process's end, as AWS reports it ("signal: killed")."""
+    if code is None:
+        return None
+    if code < 0:
+        signal_number = -code
+    elif code > 128:  # bwrap's init reports a child killed by signal N as 128 + N
+        signal_number = code - 128
+    else:
+        return f"exit status {code}"
+    names = {9: "killed", 6: "aborted", 11: "segmentation fault", 15: "terminated", 7: "bus error"}
+    return f"signal: {names.get(signal_number, str(signal_number))}"
 
 
 def _iso(epoch: float) -> str:
