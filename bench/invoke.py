@@ -1,8 +1,9 @@
 """Invoke latency and throughput against a real server and real sandboxes.
 
 Prints, for a trivial Python function (runtime: this interpreter's version):
-- cold start: invoke arrival -> handler entry, and end to end, median of 20 (20 fresh
-  functions, each invoked once);
+- cold start: invoke arrival -> handler entry, and end to end, median of 20 (fresh
+  functions, each invoked once), for arrivals 0.3 s apart and for 20 back to back
+  (which drains the pre-initialised sandboxes; see docs/benchmarks.md);
 - warm sequential p50/p99 with a raw keep-alive HTTP client and with boto3;
 - throughput with wrk (32 connections, 10 s), every response checked;
 - the floor: the same raw-client and wrk figures for a bare echo endpoint
@@ -162,7 +163,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--cold", type=int, default=20)
+    parser.add_argument(
+        "--cold", type=int, default=40, help="cold starts: half spaced, half back to back"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp) / "data")
@@ -191,20 +194,28 @@ def run(server: ServerProcess, args: Any) -> None:
         )
     for name in names:
         wait_active(lam, name)
-    to_entry, end_to_end = [], []
-    for name in names:
-        path = f"/2015-03-31/functions/{name}/invocations"
-        headers = signed_headers(server, "POST", path, b"{}")
-        conn = http.client.HTTPConnection("127.0.0.1", server.port)
-        sent = time.time()
-        start = time.perf_counter()
-        conn.request("POST", path, body=b"{}", headers=headers)
-        body = conn.getresponse().read()
-        end_to_end.append(time.perf_counter() - start)
-        to_entry.append(json.loads(body)["entry"] - sent)
-        conn.close()
-    summary("cold start: request sent -> handler entry", to_entry)
-    summary("cold start: end to end (raw HTTP)", end_to_end)
+    # Spaced arrivals (the pre-initialised sandboxes refill between them), then a burst
+    # of back-to-back cold starts that drains them.
+    half = len(names) // 2
+    for label, batch, gap in (
+        ("spaced 0.3 s", names[:half], 0.3),
+        ("back to back", names[half:], 0.0),
+    ):
+        to_entry, end_to_end = [], []
+        for name in batch:
+            time.sleep(gap)
+            path = f"/2015-03-31/functions/{name}/invocations"
+            headers = signed_headers(server, "POST", path, b"{}")
+            conn = http.client.HTTPConnection("127.0.0.1", server.port)
+            sent = time.time()
+            start = time.perf_counter()
+            conn.request("POST", path, body=b"{}", headers=headers)
+            body = conn.getresponse().read()
+            end_to_end.append(time.perf_counter() - start)
+            to_entry.append(json.loads(body)["entry"] - sent)
+            conn.close()
+        summary(f"cold start ({label}): request sent -> handler entry", to_entry)
+        summary(f"cold start ({label}): end to end (raw HTTP)", end_to_end)
 
     lam.create_function(
         FunctionName="warm",

@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     envs.add_argument(
         "--init-timeout", type=float, default=None, help="init phase limit in seconds (default 10)"
     )
+    envs.add_argument(
+        "--prewarm",
+        type=int,
+        default=None,
+        help="pre-initialised sandboxes kept per kind of environment (default 2; 0 turns it off)",
+    )
     install = sub.add_parser(
         "install-runtimes", help="install each host Python's /var/runtime (awslambdaric, boto3)"
     )
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 memory_share=args.memory_share,
                 account_concurrency=args.account_concurrency,
                 init_timeout_seconds=args.init_timeout,
+                prewarm_per_kind=args.prewarm,
             )
         except SettingsError as exc:
             print(f"lambdaplane: {exc}", file=sys.stderr)

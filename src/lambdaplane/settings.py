@@ -46,6 +46,7 @@ class Settings:
     cpu_mode: Literal["shares", "quota"] = "shares"  # see docs/sandbox.md
     init_timeout_seconds: float = 10.0  # AWS's init phase limit
     max_parallel_cold_starts: int = 4  # sandbox creations in flight at once (2 cores)
+    prewarm_per_kind: int = 2  # pre-initialised sandboxes kept per recently cold-started kind
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_ID.fullmatch(self.account_id):

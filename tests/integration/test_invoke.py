@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -531,3 +532,45 @@ def test_every_python_runtime(lam: Any, role: str, runtime: str) -> None:
     assert "running on" in base64.b64decode(response["LogResult"]).decode()
     response, body = call(lam, name)  # warm
     assert body["name"] == name
+
+
+def test_claimed_preinitialised_environment_is_the_functions_own(
+    lam: Any, role: str, server: ServerProcess
+) -> None:
+    """The second cold start of a kind claims a pre-initialised sandbox; it must behave
+    exactly like a fresh one: the function's code read-only at /var/task, its own
+    environment and nothing left from before it was claimed."""
+    import time
+
+    source = """
+    import os
+    def handler(event, context):
+        def attempt(fn):
+            try:
+                fn()
+                return "ok"
+            except OSError as exc:
+                return type(exc).__name__
+        return {
+            "stream": os.environ["AWS_LAMBDA_LOG_STREAM_NAME"],
+            "mine": os.environ.get("ONLY_MINE"),
+            "function": os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+            "cwd": os.getcwd(),
+            "files": sorted(os.listdir("/var/task")),
+            "write": attempt(lambda: open("/var/task/new.txt", "w")),
+            "memory": os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
+        }
+    """
+    first = deploy(lam, role, source, MemorySize=192)
+    call(lam, first)  # a spawned cold start; its kind is now kept pre-initialised
+    time.sleep(1.5)
+    second = deploy(
+        lam, role, source, MemorySize=192, Environment={"Variables": {"ONLY_MINE": "yes"}}
+    )
+    _, body = call(lam, second)
+    env_id = body["stream"].rsplit("]", 1)[1]
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert f"/mounts/slots/{env_id}" in mounts, "expected a claimed pre-initialised sandbox"
+    assert body["function"] == second and body["mine"] == "yes" and body["memory"] == "192"
+    assert body["cwd"] == "/var/task" and body["files"] == ["handler.py"]
+    assert body["write"] in ("OSError", "PermissionError")

@@ -8,6 +8,11 @@ removes a process, a thread hop and an HTTP round trip from every invocation
 (DESIGN §5: the fewer hops the better). Custom runtimes keep the real HTTP Runtime API.
 
     python3.X /var/lambdaplane/pyruntime.py <socket fd> <log fd> <handler>
+    python3.X /var/lambdaplane/pyruntime.py <socket fd> <log fd> --prewarm
+
+With ``--prewarm`` the interpreter and awslambdaric are loaded ahead of demand, before
+the function is known; an ASSIGN frame then brings the function's environment and
+handler (and the host has mounted its code at /var/task), and the init phase starts.
 
 stdout and stderr are moved onto the log fd (a pipe the host reads); before every
 frame that ends a phase, the host drains that pipe, so output written before a
@@ -32,6 +37,7 @@ def main(argv: list[str]) -> None:
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
+    sock = os.fdopen(sock_fd, "r+b", buffering=0)
     # sys.path[0] is this script's directory; a function's modules must win, as with
     # AWS's bootstrap, so /var/task takes its place and wire loads under a private name.
     here = os.path.dirname(os.path.abspath(__file__))
@@ -41,12 +47,25 @@ def main(argv: list[str]) -> None:
     from awslambdaric.lambda_runtime_client import InvocationRequest
     from awslambdaric.lambda_runtime_marshaller import LambdaMarshaller, to_json
 
-    sock = os.fdopen(sock_fd, "r+b", buffering=0)
+    if handler == "--prewarm":
+        frame = wire.read_frame(sock)
+        if frame is None or frame.type != wire.ASSIGN:
+            os._exit(0)  # Retired before it was used.
+        os.environ.clear()
+        os.environ.update(frame.meta["env"])
+        handler = frame.meta["handler"]
+        import time
+
+        time.tzset()
+        task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
+        os.chdir(task_root)
+        sys.path[0] = task_root
 
     class FrameRuntimeClient:
         """The subset of awslambdaric's LambdaRuntimeClient that ``bootstrap.run`` calls."""
 
-        marshaller = LambdaMarshaller()
+        def __init__(self) -> None:
+            self.marshaller = LambdaMarshaller()  # Reads AWS_EXECUTION_ENV: build it now.
 
         def _send(self, kind: int, meta: dict[str, object] | None, body: bytes = b"") -> None:
             sys.stdout.flush()

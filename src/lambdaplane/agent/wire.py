@@ -57,6 +57,9 @@ Lambda-Runtime-* headers; a dict is sent as its JSON); body: the event. At most 
 invocation is in flight: an INVOKE before the runtime's /next waits for it."""
 SHUTDOWN = 2
 """Kill the runtime's process group; the agent answers with EXIT and exits."""
+ASSIGN = 3
+"""To a pre-initialised Python runtime (agent/pyruntime.py --prewarm): meta env (the
+function's complete environment) and handler; the runtime then starts its init phase."""
 
 # agent -> host
 NEXT = 16
@@ -81,6 +84,7 @@ AGENT_ERROR = 23
 NAMES = {
     INVOKE: "INVOKE",
     SHUTDOWN: "SHUTDOWN",
+    ASSIGN: "ASSIGN",
     NEXT: "NEXT",
     RESPONSE: "RESPONSE",
     ERROR: "ERROR",

@@ -32,6 +32,8 @@ from lambdaplane.agent import wire
 from lambdaplane.invoke.env_vars import environment
 from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.invoke.logsink import LogSink
+from lambdaplane.invoke.mounts import Mounts
+from lambdaplane.invoke.prewarm import Prewarmed
 from lambdaplane.sandbox import CpuPolicy, RunningSandbox, Sandbox, SandboxSpec
 from lambdaplane.service.runtimes import Runtime
 from lambdaplane.store.logs import LogEvent
@@ -142,9 +144,10 @@ class Environment:
         cpu: CpuPolicy,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        env_id: str | None = None,
     ) -> None:
         self.image = image
-        self.id = uuid.uuid4().hex
+        self.id = env_id or uuid.uuid4().hex
         self.state = EnvState.STARTING
         self.last_used = clock()
         self.log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[{image.version}]{self.id}"
@@ -171,6 +174,7 @@ class Environment:
         self.direct = image.runtime.family == "python"
         self._log_fd = -1
         self._exit_watch: asyncio.Task[None] | None = None
+        self._release: Callable[[], None] | None = None  # undo what adopt() mounted
 
     # -- state --------------------------------------------------------------------------
 
@@ -214,6 +218,41 @@ class Environment:
             lambda: _AgentProtocol(self), sock=host_sock
         )
         self._transport = transport
+        return await self._initialize(started, init_timeout)
+
+    async def adopt(
+        self, prewarmed: Prewarmed, mounts: Mounts, init_timeout: float
+    ) -> Outcome | None:
+        """Take over a pre-initialised sandbox: mount the code, send the function, run init."""
+        loop = asyncio.get_running_loop()
+        started = self._clock()
+        source = mounts.read_only_source(self.image.code_dir, self.image.code_dir.name)
+        mounts.attach(source, prewarmed.slot)
+        self._release = lambda: mounts.release_slot(prewarmed.slot)
+        cgroup = getattr(prewarmed.running, "cgroup", None)
+        if cgroup is not None:
+            with contextlib.suppress(OSError):
+                cgroup.set_cpu_weight(self.image.memory_mb)
+        self._running = prewarmed.running
+        self._log_fd = prewarmed.log_fd
+        loop.add_reader(self._log_fd, self._drain_output)
+        self._exit_watch = loop.create_task(self._watch_exit(prewarmed.running))
+        self._ready = loop.create_future()
+        transport, _ = await loop.create_unix_connection(
+            lambda: _AgentProtocol(self), sock=prewarmed.host_sock
+        )
+        self._transport = transport
+        meta = {
+            "env": environment(self.image, self._region, self.log_stream),
+            "handler": self.image.handler,
+        }
+        head = wire.encode_head(wire.ASSIGN, json.dumps(meta).encode(), 0)
+        transport.write(head)
+        return await self._initialize(started, init_timeout)
+
+    async def _initialize(self, started: float, init_timeout: float) -> Outcome | None:
+        """Wait for the init phase to end: the runtime's first /next."""
+        assert self._ready is not None
         self._move(EnvState.INITIALIZING)
         self._emit_platform(
             f"INIT_START Runtime Version: {self.image.runtime.id}\t"
@@ -361,6 +400,9 @@ class Environment:
             asyncio.get_running_loop().remove_reader(self._log_fd)
             os.close(self._log_fd)
             self._log_fd = -1
+        if self._release is not None:
+            self._release()
+            self._release = None
         self._flush_partial()
         self._move(EnvState.SHUT_DOWN)
 

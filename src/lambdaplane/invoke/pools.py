@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable
 
 from lambdaplane.errors import TooManyRequestsException
-from lambdaplane.invoke import scheduler
+from lambdaplane.invoke import prewarm, scheduler
 from lambdaplane.invoke.environment import AgentLaunch, Environment, EnvState, Outcome
 from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.invoke.logsink import LogSink
+from lambdaplane.invoke.prewarm import Prewarmer
 from lambdaplane.sandbox import CpuPolicy, Sandbox
 
 log = logging.getLogger("lambdaplane.pools")
@@ -44,6 +45,7 @@ class EnvironmentPools:
         init_timeout: float,
         cpu: CpuPolicy,
         max_parallel_starts: int,
+        prewarmer: Prewarmer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sandbox = sandbox
@@ -59,6 +61,7 @@ class EnvironmentPools:
         self._envs: dict[str, Environment] = {}
         self._current: dict[str, str] = {}  # function name:version -> its current pool key
         self._reaper: asyncio.Task[None] | None = None
+        self._prewarmer = prewarmer
 
     def _views(self) -> list[scheduler.EnvView]:
         return [
@@ -82,6 +85,8 @@ class EnvironmentPools:
             evicted = self._envs.pop(env_id, None)
             if evicted is not None:
                 await evicted.destroy()
+        key = prewarm.key_for(image) if self._prewarmer is not None else None
+        claimed = self._prewarmer.take(key) if self._prewarmer is not None and key else None
         env = Environment(
             image,
             sandbox=self._sandbox,
@@ -90,11 +95,17 @@ class EnvironmentPools:
             sink=self._sink,
             cpu=self._cpu,
             clock=self._clock,
+            env_id=claimed.env_id if claimed is not None else None,
         )
         self._envs[env.id] = env  # Counted (busy, STARTING) before the first await.
         try:
-            async with self._starts:
-                failure = await env.start(self._init_timeout)
+            if claimed is not None and self._prewarmer is not None:
+                failure = await env.adopt(claimed, self._prewarmer.mounts, self._init_timeout)
+            else:
+                async with self._starts:
+                    failure = await env.start(self._init_timeout)
+            if self._prewarmer is not None and key is not None:
+                self._prewarmer.want(key, image.runtime)  # Ready for the next cold start.
         except BaseException:
             self._envs.pop(env.id, None)
             await env.destroy()
@@ -124,6 +135,8 @@ class EnvironmentPools:
             del self._current[key]
 
     async def reap_once(self) -> None:
+        if self._prewarmer is not None:
+            await self._prewarmer.trim()
         live = frozenset(self._current.values())
         for env_id in scheduler.reap(self._views(), self._clock(), self._keep_alive, live):
             env = self._envs.pop(env_id, None)
@@ -150,6 +163,8 @@ class EnvironmentPools:
         envs = list(self._envs.values())
         self._envs.clear()
         await asyncio.gather(*(e.destroy() for e in envs), return_exceptions=True)
+        if self._prewarmer is not None:
+            await self._prewarmer.shutdown()
 
     @property
     def live(self) -> list[Environment]:

@@ -179,6 +179,16 @@ class EnvironmentCgroup(ABC):
             with contextlib.suppress(FileNotFoundError):
                 directory.rmdir()
 
+    def set_cpu_weight(self, memory_mb: int | None) -> None:
+        """Weight the CPU as for ``memory_mb`` (None: the lowest weight, for background work)."""
+        if "cpu" in self._dirs:  # v1
+            value = "2" if memory_mb is None else str(cpu_shares(memory_mb))
+            _write(self._dirs["cpu"] / "cpu.shares", value)
+        elif "unified" in self._dirs:
+            value = "1" if memory_mb is None else str(cpu_weight(memory_mb))
+            with contextlib.suppress(OSError):
+                _write(self._dirs["unified"] / "cpu.weight", value)
+
     @abstractmethod
     def memory_peak_bytes(self) -> int | None:
         """Peak memory charged since creation or the last reset."""

@@ -33,7 +33,9 @@ from lambdaplane.errors import LambdaError, NotImplementedYet, RequestEntityTooL
 from lambdaplane.handlers import HANDLERS, RequestContext, Services
 from lambdaplane.invoke.environment import AgentLaunch
 from lambdaplane.invoke.logsink import LogSink
+from lambdaplane.invoke.mounts import Mounts
 from lambdaplane.invoke.pools import EnvironmentPools
+from lambdaplane.invoke.prewarm import Prewarmer
 from lambdaplane.invoke.scheduler import Limits
 from lambdaplane.invoke.service import InvokeService
 from lambdaplane.sandbox import BubblewrapSandbox, CpuPolicy
@@ -100,8 +102,22 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
     settler.bind(functions.settle)
     logs = LogRepository(engine)
     sink = LogSink(logs)
+    sandbox = BubblewrapSandbox()
+    mounts = Mounts.open(settings.data_dir / "mounts") if settings.prewarm_per_kind > 0 else None
+    prewarmer = (
+        Prewarmer(
+            sandbox=sandbox,
+            mounts=mounts,
+            agent_dir=AGENT_DIR,
+            cpu=CpuPolicy(settings.cpu_mode),
+            per_key=settings.prewarm_per_kind,
+            max_idle=settings.keep_alive_seconds,
+        )
+        if mounts is not None
+        else None
+    )
     pools = EnvironmentPools(
-        sandbox=BubblewrapSandbox(),
+        sandbox=sandbox,
         agent=AgentLaunch(AGENT_DIR, _agent_interpreter(catalog)),
         sink=sink,
         region=settings.region,
@@ -113,6 +129,7 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         init_timeout=settings.init_timeout_seconds,
         cpu=CpuPolicy(settings.cpu_mode),
         max_parallel_starts=settings.max_parallel_cold_starts,
+        prewarmer=prewarmer,
     )
     services = Services(
         functions=functions,
