@@ -104,3 +104,20 @@ def test_tag_repository(engine: sa.Engine) -> None:
     assert tags.get(arn) == {"b": "3"}
     tags.drop(arn)
     assert tags.get(arn) == {}
+
+
+def test_log_repository(engine: sa.Engine) -> None:
+    from lambdaplane.store.logs import LogEvent, LogRepository
+
+    upgrade(engine)
+    logs = LogRepository(engine)
+    group, stream = "/aws/lambda/f", "2026/11/26/[$LATEST]abc"
+    logs.append(
+        [LogEvent(group, stream, 1000 + i, f"line {i} with 'quotes' and %s") for i in range(5)],
+        2000,
+    )
+    logs.append([LogEvent(group, "other", 5, "x")], 2001)
+    assert [e.message for e in logs.stream(group, stream)] == [
+        f"line {i} with 'quotes' and %s" for i in range(5)
+    ]
+    assert logs.streams(group) == [stream, "other"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,7 +141,7 @@ class InvokeService:
                         request_id=request_id,
                         payload=payload or b"{}",
                         client_context=client_context,
-                        trace_id=f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Sampled=0",
+                        trace_id=ids.trace_id(time.time()),
                     )
                 )
             finally:

@@ -23,23 +23,23 @@ class LogRepository:
         self._engine = engine
 
     def append(self, events: Sequence[LogEvent], ingestion_time: int) -> None:
-        """Store ``events`` in one transaction."""
+        """Store ``events`` in one transaction.
+
+        The driver's own executemany with positional rows: thousands of lines a second
+        arrive here, and building a dict per row through the ORM-free Core path still
+        cost ~4 us a line. The SQL is the same on SQLite and PostgreSQL; only the
+        placeholder differs, and the dialect names it.
+        """
         if not events:
             return
+        mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            "INSERT INTO log_events (log_group, log_stream, timestamp, ingestion_time, message) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})"
+        )
+        rows = [(e.log_group, e.log_stream, e.timestamp, ingestion_time, e.message) for e in events]
         with self._engine.begin() as conn:
-            conn.execute(
-                log_events.insert(),
-                [
-                    {
-                        "log_group": e.log_group,
-                        "log_stream": e.log_stream,
-                        "timestamp": e.timestamp,
-                        "ingestion_time": ingestion_time,
-                        "message": e.message,
-                    }
-                    for e in events
-                ],
-            )
+            conn.exec_driver_sql(sql, rows)
 
     def stream(self, log_group: str, log_stream: str, limit: int = 10_000) -> list[LogEvent]:
         """The events of one stream in time order (oldest first)."""
