@@ -159,6 +159,27 @@ def wrk(server: ServerProcess, path: str, body: bytes, expect: bytes, duration: 
     )
 
 
+def idle_pss() -> None:
+    """PSS of each environment's processes (cgroup v1 pids hierarchy; root only)."""
+    root = Path("/sys/fs/cgroup/pids/lambdaplane")
+    totals = []
+    for procs in root.glob("*/cgroup.procs"):
+        kib = 0
+        for pid in procs.read_text().split():
+            try:
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:
+                continue
+            match = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
+            kib += int(match.group(1)) if match else 0
+        if kib:
+            totals.append(kib / 1024)
+    if totals:
+        print(
+            f"{'idle environment memory (PSS, all its processes)':<52} n={len(totals):>5}  p50={statistics.median(totals):8.1f} MB"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=2000)
@@ -242,6 +263,7 @@ def run(server: ServerProcess, args: Any) -> None:
         lam.invoke(FunctionName="warm", Payload=body)["Payload"].read()
         boto.append(time.perf_counter() - start)
     summary("warm invoke, boto3", boto)
+    idle_pss()
     wrk(server, path, body, returned, args.duration)
     wrk(server, "/_lambdaplane/echo", body, body, args.duration)
 
