@@ -4,8 +4,11 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-# Debian packages the platform needs at run time: bubblewrap builds the sandboxes.
-APT_PACKAGES=(bubblewrap)
+# Debian packages the platform needs at run time: bubblewrap builds the sandboxes;
+# the language runtimes it offers use the host's interpreters (Node.js, a JDK, Ruby).
+APT_PACKAGES=(bubblewrap ruby)
+# Only the tests need these: Go builds a custom-runtime bootstrap, as AWS users do.
+TEST_APT_PACKAGES=(golang-go)
 
 _as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -42,6 +45,7 @@ setup_env() {
     _apt_install "python${minor}-venv"
   fi
   if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then _apt_install "${APT_PACKAGES[@]}"; fi
+  if [ "$extra" = "test" ]; then _apt_install "${TEST_APT_PACKAGES[@]}"; fi
   if [ ! -x "$VENV/bin/python" ]; then
     echo "setup: creating $VENV" >&2
     "$python" -m venv "$VENV"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lambdaplane.invoke.image import FunctionImage
+from lambdaplane.languages import for_runtime
 
 RUNTIME_API = "127.0.0.1:9001"
 # Credentials until IAM exists: well-formed, useless anywhere but a local endpoint.
@@ -40,10 +41,7 @@ def environment(
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         **DUMMY_CREDENTIALS,
     }
-    if runtime.family == "python":
-        minor = runtime.id.removeprefix("python")
-        env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{runtime.id}"
-        env["PYTHONPATH"] = f"/opt/python/lib/python{minor}/site-packages:/opt/python:/var/runtime"
+    env.update(for_runtime(runtime).environment(runtime))
     if image.log_format == "JSON":
         env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
     env.update(image.variables)

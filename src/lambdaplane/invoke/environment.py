@@ -34,6 +34,7 @@ from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.invoke.logsink import LogSink
 from lambdaplane.invoke.mounts import Mounts
 from lambdaplane.invoke.prewarm import Prewarmed
+from lambdaplane.languages import for_runtime
 from lambdaplane.sandbox import CpuPolicy, RunningSandbox, Sandbox, SandboxSpec
 from lambdaplane.service.runtimes import Runtime
 from lambdaplane.store.logs import LogEvent
@@ -108,13 +109,8 @@ def _exit_message(request_id: str, status: str | None) -> bytes:
 
 
 def runtime_argv(runtime: Runtime, handler: str, code_dir: Path) -> list[str]:
-    """The runtime process the agent starts: awslambdaric for Python, else ``bootstrap``."""
-    if runtime.family == "python":
-        assert runtime.executable is not None
-        return [runtime.executable, "-m", "awslambdaric", handler]
-    if (code_dir / "bootstrap").exists():
-        return ["/var/task/bootstrap"]
-    return ["/opt/bootstrap"]
+    """The runtime process the agent starts (the language decides)."""
+    return for_runtime(runtime).argv(runtime, handler, code_dir)
 
 
 class _AgentProtocol(asyncio.Protocol):

@@ -50,10 +50,6 @@ DEPRECATED = frozenset(
 ALWAYS_AVAILABLE = ("provided.al2", "provided.al2023")
 
 
-# Runtime families lambdaplane can launch today; others are found but not offered.
-LAUNCHABLE = frozenset({"python", "provided"})
-
-
 @dataclass(frozen=True)
 class Runtime:
     """A runtime this host runs: its Lambda id and the interpreter that backs it.
@@ -150,14 +146,19 @@ def discover(
 ) -> RuntimeCatalog:
     """Probe the host for the runtimes lambdaplane can launch (call once at start).
 
-    A Python runtime needs its interpreter and its installed /var/runtime tree
-    (``lambdaplane install-runtimes``); without ``runtimes_dir`` every found
-    interpreter counts (used by tools that only need the list).
+    A runtime needs a language module (``lambdaplane.languages``), its interpreter, and,
+    for most, its installed /var/runtime tree (``lambdaplane install-runtimes``);
+    without ``runtimes_dir`` every found interpreter counts.
     """
-    found = [r for r in find_interpreters(environ) if r.family in LAUNCHABLE]
+    from lambdaplane.languages import registry
+
+    languages = registry()
     offered = []
-    for runtime in found:
-        if runtime.family == "python" and runtimes_dir is not None:
+    for runtime in find_interpreters(environ):
+        language = languages.get(runtime.family)
+        if language is None:
+            continue  # An interpreter lambdaplane has no runtime for (yet).
+        if language.needs_runtime_dir and runtimes_dir is not None:
             tree = runtimes_dir / runtime.id
             if not (tree / INSTALLED_MARKER).exists():
                 continue
