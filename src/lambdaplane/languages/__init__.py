@@ -8,7 +8,9 @@ own ``bootstrap``). Adding a language is adding a module here and registering it
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Protocol
 
@@ -33,12 +35,24 @@ class Language(Protocol):
         ...
 
 
+# Each module defines ``LANGUAGE``; a module that is absent simply is not offered.
+MODULES = ("python", "provided", "nodejs", "java", "ruby")
+
+
+@cache
 def registry() -> dict[str, Language]:
     """Every language, by family."""
-    from lambdaplane.languages import provided, python
-
-    languages: list[Language] = [python.PYTHON, provided.PROVIDED]
-    return {language.family: language for language in languages}
+    languages: dict[str, Language] = {}
+    for name in MODULES:
+        try:
+            module = importlib.import_module(f"lambdaplane.languages.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"lambdaplane.languages.{name}":
+                raise
+            continue
+        language: Language = module.LANGUAGE
+        languages[language.family] = language
+    return languages
 
 
 def for_runtime(runtime: Runtime) -> Language:

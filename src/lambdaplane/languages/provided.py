@@ -25,4 +25,4 @@ class Provided:
         return ["/opt/bootstrap"]
 
 
-PROVIDED = Provided()
+LANGUAGE = Provided()

@@ -85,4 +85,4 @@ def remove(target: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
 
 
-PYTHON = Python()
+LANGUAGE = Python()
