@@ -24,6 +24,10 @@ runtime's socket: no thread hand-off on the hot path. Every state change, and ev
 write this API makes to a runtime connection, happens under one lock; frames to the
 host are sent while holding it (lock -> host link lock, never the reverse), so the
 host sees outcomes and NEXTs in the order the runtime caused them.
+
+When extensions exist, ``lifecycle`` (the Extensions API, ``extensions_api``) shares
+that lock and hears of every phase change; it decides when NEXT goes to the host.
+Without extensions it stays None and the hot path pays one attribute test.
 """
 
 from __future__ import annotations
@@ -42,6 +46,26 @@ if TYPE_CHECKING:
         def send(
             self, type: int, meta: bytes, body: bytes | bytearray = b"", drain: bool = False
         ) -> None: ...
+
+    class Lifecycle(Protocol):
+        """What the runtime's moves mean to extensions; every call holds ``RuntimeAPI.lock``."""
+
+        def runtime_ready(self) -> None:
+            """The runtime moved into Ready: send NEXT once every extension is ready too."""
+
+        def invoke(self, meta: dict[str, Any], request_id: str) -> None:
+            """An invocation starts (the host's INVOKE)."""
+
+        def runtime_done(
+            self, request_id: str, status: str, error_type: str | None, size: int
+        ) -> None:
+            """The runtime posted the invocation's outcome (status: success, error, failure)."""
+
+        def runtime_init_error(self, error_type: str | None) -> None:
+            """The runtime posted /init/error."""
+
+        def closed(self, conn: Connection) -> None:
+            """A connection is about to be closed: stop writing to it."""
 else:
     import wire
     from server import response
@@ -76,6 +100,11 @@ _TOO_LARGE = response(
     _JSON,
 )
 _ERROR_TYPE = b"lambda-runtime-function-error-type"
+
+
+def next_meta() -> bytes:
+    """The meta of a NEXT frame: when the environment became ready (CLOCK_MONOTONIC, ns)."""
+    return b'{"t":%d}' % time.monotonic_ns()
 
 
 def _forbidden(state: str, target: str) -> bytes:
@@ -142,7 +171,10 @@ class RuntimeAPI:
 
     def __init__(self, sink: FrameSink) -> None:
         self._sink = sink
-        self._lock = _thread.allocate_lock()
+        self.lock = _thread.allocate_lock()
+        """Guards every state change; the Extensions API shares it."""
+        self.lifecycle: Lifecycle | None = None
+        """Set (under ``lock``) once an extension exists; None keeps the lean path."""
         self._state = STARTED
         self._waiters: list[Connection] = []
         self._pending: Invocation | None = None
@@ -159,23 +191,32 @@ class RuntimeAPI:
     def invoke(self, meta: dict[str, Any], payload: bytes) -> None:
         """Hand an invocation to the runtime, now or at its next /next. Raises Refused."""
         invocation = Invocation(meta, payload)
-        with self._lock:
+        with self.lock:
             if self._current is not None or self._pending is not None:
                 raise Refused("INVOKE while another invocation is in flight")
             if self._state is INIT_ERROR:
                 raise Refused("INVOKE after the runtime reported an init error")
+            if self.lifecycle is not None:
+                self.lifecycle.invoke(meta, invocation.request_id.decode())
             waiters = [conn for conn in self._waiters if not conn.closed]
             if self._state is READY and waiters:
                 self._start(invocation, waiters)
             else:
                 self._pending = invocation
 
+    @property
+    def initializing(self) -> bool:
+        """True until the runtime's first /next (or /init/error) ends its init phase."""
+        return self._state is STARTED
+
     def closed(self, conn: Connection) -> None:
         """The connection's thread is about to close it: stop writing to it."""
-        with self._lock:
+        with self.lock:
             conn.closed = True
             if conn in self._waiters:
                 self._waiters.remove(conn)
+            if self.lifecycle is not None:
+                self.lifecycle.closed(conn)
 
     def _start(self, invocation: Invocation, conns: list[Connection]) -> None:
         self._state = RUNNING
@@ -190,7 +231,7 @@ class RuntimeAPI:
     # -- routes ----------------------------------------------------------------------
 
     def next(self, conn: Connection, request: Request, _param: bytes) -> bool:
-        with self._lock:
+        with self.lock:
             state = self._state
             if state is RUNNING:
                 assert self._current is not None
@@ -198,7 +239,10 @@ class RuntimeAPI:
                 return False
             if state is STARTED or state is RESPONSE_SENT:
                 self._state = READY
-                self._sink.send(wire.NEXT, b'{"t":%d}' % time.monotonic_ns())
+                if self.lifecycle is None:
+                    self._sink.send(wire.NEXT, next_meta())
+                else:
+                    self.lifecycle.runtime_ready()
             elif state is not READY:
                 conn.send(_forbidden(state, _TO_READY))
                 return False
@@ -210,7 +254,7 @@ class RuntimeAPI:
             return True  # parked: invoke() answers it from the host thread
 
     def response(self, conn: Connection, request: Request, request_id: bytes) -> bool:
-        with self._lock:
+        with self.lock:
             invocation = self._finish(conn, request_id, _TO_RESPONSE)
             if invocation is None:
                 return False
@@ -221,10 +265,18 @@ class RuntimeAPI:
             else:
                 self._sink.send(wire.RESPONSE, invocation.response_meta, request.body, drain=True)
                 conn.send(_ACCEPTED)
+            if self.lifecycle is not None:
+                if request.body is None:
+                    status, error_type = "failure", "Function.ResponseSizeTooLarge"
+                else:
+                    status, error_type = "success", None
+                self.lifecycle.runtime_done(
+                    invocation.request_id.decode(), status, error_type, request.size
+                )
             return False
 
     def error(self, conn: Connection, request: Request, request_id: bytes) -> bool:
-        with self._lock:
+        with self.lock:
             invocation = self._finish(conn, request_id, _TO_ERROR_RESPONSE)
             if invocation is None:
                 return False
@@ -233,17 +285,25 @@ class RuntimeAPI:
             body = request.body if request.body is not None else b""
             self._sink.send(wire.ERROR, wire.encode_meta(meta), body, drain=True)
             conn.send(_ACCEPTED)
+            if self.lifecycle is not None:
+                error_type = meta.get("error_type") or _document_error_type(body)
+                self.lifecycle.runtime_done(meta["request_id"], "error", error_type, request.size)
             return False
 
     def init_error(self, conn: Connection, request: Request, _param: bytes) -> bool:
-        with self._lock:
+        with self.lock:
             if self._state is not STARTED:
                 conn.send(_forbidden(self._state, _TO_INIT_ERROR))
                 return False
             self._state = INIT_ERROR
             body = request.body if request.body is not None else b""
-            self._sink.send(wire.INIT_ERROR, wire.encode_meta(_error_meta(request)), body, True)
+            meta = _error_meta(request)
+            self._sink.send(wire.INIT_ERROR, wire.encode_meta(meta), body, True)
             conn.send(_ACCEPTED)
+            if self.lifecycle is not None:
+                self.lifecycle.runtime_init_error(
+                    meta.get("error_type") or _document_error_type(body)
+                )
             return False
 
     def _finish(self, conn: Connection, request_id: bytes, target: str) -> Invocation | None:
@@ -268,3 +328,15 @@ def _error_meta(request: Request) -> dict[str, Any]:
     if request.body is None:  # over the limit: the document was dropped
         meta["size"] = request.size
     return meta
+
+
+def _document_error_type(body: bytes | bytearray) -> str | None:
+    """The errorType of a small error document (awslambdaric sends no error-type header)."""
+    if len(body) > 65536:
+        return None
+    try:
+        document = wire.loads(bytes(body))
+    except ValueError:
+        return None
+    error_type = document.get("errorType") if isinstance(document, dict) else None
+    return error_type if isinstance(error_type, str) and error_type else None

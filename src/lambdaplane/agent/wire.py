@@ -56,7 +56,11 @@ client_context / cognito_identity / tenant_id (strings passed through as the run
 Lambda-Runtime-* headers; a dict is sent as its JSON); body: the event. At most one
 invocation is in flight: an INVOKE before the runtime's /next waits for it."""
 SHUTDOWN = 2
-"""Kill the runtime's process group; the agent answers with EXIT and exits."""
+"""Kill the runtime's process group; the agent answers with EXIT and exits. With extensions
+registered this is AWS's shutdown phase: the runtime gets SIGTERM (and SIGKILL after
+300 ms), extensions subscribed to SHUTDOWN get the event, everything is killed within
+2 s (0.5 s with internal extensions only), then EXIT. meta: optional reason (spindown,
+timeout, failure: the event's shutdownReason; default spindown)."""
 ASSIGN = 3
 """To a pre-initialised Python runtime (agent/pyruntime.py --prewarm): meta env (the
 function's complete environment) and handler; the runtime then starts its init phase."""
@@ -64,20 +68,27 @@ function's complete environment) and handler; the runtime then starts its init p
 # agent -> host
 NEXT = 16
 """The runtime called /invocation/next and is idle; the first NEXT means init finished.
-meta: {"t": CLOCK_MONOTONIC in ns}. Sent on every move into Ready, even if an INVOKE is queued."""
+meta: {"t": CLOCK_MONOTONIC in ns}. Sent on every move into Ready, even if an INVOKE is queued.
+With extensions, only once every extension has called next too (all of them after init,
+those subscribed to INVOKE after an invocation)."""
 RESPONSE = 17
 """meta: request_id; body: the response exactly as the runtime posted it."""
 ERROR = 18
 """meta: request_id, error_type (only when the runtime sent Lambda-Runtime-Function-Error-Type);
 body: the error document as posted."""
 INIT_ERROR = 19
-"""meta: error_type (only when sent); body: the error document as posted."""
+"""meta: error_type (only when sent); body: the error document as posted. An extension's
+failure during init is one too: error_type Extension.InitError, Extension.Crash or
+Extension.LaunchError, body {"errorMessage": "Error: exit code 0", "errorType": ...}."""
 RESPONSE_TOO_LARGE = 20
 """meta: request_id, size (bytes the runtime posted); the runtime was answered 413."""
 LOG = 21
-"""meta: {"ts": epoch ms when read}; body: raw stdout+stderr bytes of the runtime, in order."""
+"""meta: {"ts": epoch ms when read}; body: raw stdout+stderr bytes of the runtime, in order,
+or whole lines of extensions' output, or AWS's EXTENSION status lines."""
 EXIT = 22
-"""meta: status ("exit status 3", "signal: killed"), code (int or null), signal (int or null)."""
+"""meta: status ("exit status 3", "signal: killed"), code (int or null), signal (int or null).
+When an extension ended the environment: its status, plus extension (its name) and
+error_type (Extension.Crash, Extension.InitError, Extension.LaunchError)."""
 AGENT_ERROR = 23
 """meta: message. Something the agent could not handle; fatal ones are followed by EOF."""
 
@@ -178,6 +189,10 @@ def loads(data: bytes | str) -> Any:
     try:
         value, end = _scan(text, 0)
     except StopIteration:
+        raise ValueError("not a JSON document") from None
+    except SystemError:
+        # CPython 3.11's scanner fails this way on some malformed input (b"{") when the
+        # json package was never imported; bodies from extensions can be malformed.
         raise ValueError("not a JSON document") from None
     if end != len(text):
         raise ValueError(f"extra data after the JSON document at {end}")

@@ -44,5 +44,7 @@ def environment(
     env.update(for_runtime(runtime).environment(runtime))
     if image.log_format == "JSON":
         env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        if image.log_level:
+            env["AWS_LAMBDA_LOG_LEVEL"] = image.log_level
     env.update(image.variables)
     return env

@@ -172,6 +172,7 @@ class Environment:
         self._log_fd = -1
         self._exit_watch: asyncio.Task[None] | None = None
         self._release: Callable[[], None] | None = None  # undo what adopt() mounted
+        self.dead = False  # the runtime or the agent is gone: never hand this one out
         self._peak: int | None = None
         self._peak_read_at = float("-inf")
 
@@ -334,7 +335,12 @@ class Environment:
         )
 
     async def invoke(self, request: InvokeRequest) -> Outcome:
-        """Run one invocation; on timeout or crash the environment is left RESETTING."""
+        """Run one invocation; on timeout or crash the environment is left RESETTING.
+
+        Raises EnvironmentGone, before anything is sent, if the runtime already exited.
+        """
+        if self.dead:
+            raise EnvironmentGone(self.id)
         self._move(EnvState.INVOKING)
         loop = asyncio.get_running_loop()
         self._pending = loop.create_future()
@@ -460,8 +466,11 @@ class Environment:
             self._pending.set_result(outcome)
 
     def _on_agent_gone(self) -> None:
-        """The runtime exited or the agent vanished: fail whatever waits."""
+        """The runtime exited or the agent vanished: fail whatever waits, and never reuse
+        this environment (a runtime may exit right after posting its outcome, as AWS's
+        Node and Ruby runtimes do after some errors)."""
         self._flush_partial()
+        self.dead = True
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(_AgentExited())
             self._ready.exception()  # Retrieved here so an unawaited failure is not logged.
@@ -552,6 +561,10 @@ class Environment:
 
 class _AgentExited(Exception):
     pass
+
+
+class EnvironmentGone(Exception):
+    """The environment's runtime exited while it was idle: use another one."""
 
 
 def _status_of(code: int | None) -> str | None:

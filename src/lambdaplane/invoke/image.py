@@ -46,6 +46,7 @@ class FunctionImage:
     log_group: str
     variables: dict[str, str] = field(default_factory=dict)
     log_format: str = "Text"
+    log_level: str | None = None  # ApplicationLogLevel, with the JSON format
 
     @classmethod
     def from_config(cls, config: dict[str, Any], runtime: Runtime, code_dir: Path) -> FunctionImage:
@@ -63,4 +64,5 @@ class FunctionImage:
             log_group=config["LoggingConfig"]["LogGroup"],
             variables=dict((config.get("Environment") or {}).get("Variables") or {}),
             log_format=config["LoggingConfig"].get("LogFormat", "Text"),
+            log_level=config["LoggingConfig"].get("ApplicationLogLevel"),
         )

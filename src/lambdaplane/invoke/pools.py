@@ -75,6 +75,7 @@ class EnvironmentPools:
         Raises TooManyRequestsException when neither a warm nor a new environment fits.
         """
         self._current[f"{image.function_name}:{image.version}"] = image.pool_key
+        await self._discard_dead()
         decision = scheduler.place(image.pool_key, image.memory_mb, self._views(), self._limits)
         if isinstance(decision, scheduler.UseIdle):
             env = self._envs[decision.env_id]
@@ -116,10 +117,17 @@ class EnvironmentPools:
             return env, failure
         return env, None
 
+    async def _discard_dead(self) -> None:
+        """Destroy idle environments whose runtime exited since their last invocation."""
+        dead = [e for e in self._envs.values() if e.dead and not e.busy]
+        for env in dead:
+            self._envs.pop(env.id, None)
+            await env.destroy()
+
     async def release(self, env: Environment) -> None:
         """Return an environment after an invocation: idle again, or destroyed if broken."""
         env.last_used = self._clock()
-        if env.state is EnvState.READY:
+        if env.state is EnvState.READY and not env.dead:
             stale = (
                 self._current.get(f"{env.image.function_name}:{env.image.version}")
                 != env.image.pool_key

@@ -22,7 +22,7 @@ from lambdaplane.errors import (
     NotImplementedYet,
     ResourceConflictException,
 )
-from lambdaplane.invoke.environment import InvokeRequest
+from lambdaplane.invoke.environment import EnvironmentGone, InvokeRequest
 from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.invoke.pools import EnvironmentPools
 from lambdaplane.service.functions import FunctionService
@@ -130,11 +130,12 @@ class InvokeService:
             client_context = _decode_client_context(client_context)
         image = self._image(stored)
         request_id = request_id or ids.request_id()
-        env, failure = await self._pools.acquire(image)
-        if failure is not None:
-            outcome = failure
-            env.report_failed_init(request_id, failure)
-        else:
+        for attempt in range(3):  # An idle environment may die between lease and use.
+            env, failure = await self._pools.acquire(image)
+            if failure is not None:
+                outcome = failure
+                env.report_failed_init(request_id, failure)
+                break
             try:
                 outcome = await env.invoke(
                     InvokeRequest(
@@ -144,8 +145,13 @@ class InvokeService:
                         trace_id=ids.trace_id(time.time()),
                     )
                 )
+            except EnvironmentGone:
+                if attempt == 2:
+                    raise
+                continue
             finally:
                 await self._pools.release(env)
+            break
         log_result = base64.b64encode(env.tail()).decode() if tail else None
         return InvokeResult(200, outcome.payload, image.version, outcome.function_error, log_result)
 

@@ -2,8 +2,8 @@
 
 A runtime is offered only when its interpreter exists here: ``python3.X`` needs a
 real ``python3.X`` binary (never a pyenv shim, which costs ~90 ms per start),
-``nodejsNN.x`` a ``node`` of major NN, ``javaNN`` a ``java`` of that major, and
-``rubyX.Y`` a ``ruby`` of that version. ``provided.al2``/``provided.al2023`` need
+``nodejsNN.x`` a ``node`` of major NN, ``javaNN`` a JDK of that major (``java`` on
+PATH or under /usr/lib/jvm), and ``rubyX.Y`` a ``ruby`` of that version. ``provided.al2``/``provided.al2023`` need
 nothing but the function's own ``bootstrap``.
 """
 
@@ -170,6 +170,40 @@ def discover(
 INSTALLED_MARKER = ".lambdaplane-installed"
 
 
+# The Java runtimes AWS offers (java8.al2 aside: lambdaplane's runtime needs Java 11).
+JAVA_MAJORS = (11, 17, 21, 25)
+JVM_ROOT = Path("/usr/lib/jvm")
+
+
+def _java_major(java: str, environ: Mapping[str, str]) -> str | None:
+    """The JDK's major version, from its ``release`` file (no JVM start), else ``java -version``."""
+    try:
+        release = (Path(java).parent.parent / "release").read_text()
+    except OSError:
+        return _version_of([java, "-version"], r'version "(\d+)', environ)
+    match = re.search(r'^JAVA_VERSION="(\d+)', release, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def find_javas(path: str, environ: Mapping[str, str], jvm_root: Path = JVM_ROOT) -> list[Runtime]:
+    """``javaNN`` for each JDK of a major AWS offers: ``java`` on PATH first, then the JDKs
+    under /usr/lib/jvm. The executable is the resolved path: /usr/bin/java goes through
+    /etc/alternatives, which the sandbox does not have."""
+    candidates = [shutil.which("java", path=path)]
+    candidates += sorted(glob.glob(f"{jvm_root}/*/bin/java"))
+    javas: dict[str, str] = {}
+    for exe in candidates:
+        if exe is None or not os.access(exe, os.X_OK):
+            continue
+        real = os.path.realpath(exe)
+        if real in javas.values():
+            continue
+        major = _java_major(real, environ)
+        if major and int(major) in JAVA_MAJORS:
+            javas.setdefault(f"java{major}", real)
+    return [Runtime(rid, exe) for rid, exe in javas.items()]
+
+
 def find_interpreters(environ: Mapping[str, str] | None = None) -> list[Runtime]:
     """Every runtime whose interpreter exists here (a few subprocesses)."""
     env = dict(os.environ if environ is None else environ)
@@ -193,11 +227,7 @@ def find_interpreters(environ: Mapping[str, str] | None = None) -> list[Runtime]
         major = _version_of([node, "--version"], r"v(\d+)\.", env)
         if major:
             found.append(Runtime(f"nodejs{major}.x", node))
-    java = shutil.which("java", path=path)
-    if java:
-        major = _version_of([java, "-version"], r'version "(\d+)', env)
-        if major:
-            found.append(Runtime(f"java{major}", java))
+    found += find_javas(path, env)
     ruby = shutil.which("ruby", path=path)
     if ruby:
         version = _version_of([ruby, "--version"], r"ruby (\d+\.\d+)", env)

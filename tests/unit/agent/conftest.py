@@ -28,7 +28,11 @@ def start_agent(tmp_path: Path) -> Iterator[StartAgent]:
         python: str = sys.executable,
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        extensions_dir: Path | None = None,
+        agent_args: tuple[str, ...] = (),
     ) -> Host:
+        """``extensions_dir`` defaults to a missing directory: no extensions, whatever
+        this machine's /opt/extensions holds."""
         port = free_port()
         ours, theirs = socket.socketpair()
         environ = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}")
@@ -43,6 +47,9 @@ def start_agent(tmp_path: Path) -> Iterator[StartAgent]:
                 str(theirs.fileno()),
                 "--port",
                 str(port),
+                "--extensions-dir",
+                str(extensions_dir or tmp_path / "no-extensions"),
+                *agent_args,
                 "--",
                 *runtime_argv,
             ],
@@ -59,3 +66,19 @@ def start_agent(tmp_path: Path) -> Iterator[StartAgent]:
     yield start
     for host in hosts:
         host.close()
+
+
+@pytest.fixture
+def extensions_dir(tmp_path: Path) -> Path:
+    """An empty extensions directory, for a test to install extensions into."""
+    path = tmp_path / "extensions"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """Where the test extensions record what they receive ($EXT_OUT)."""
+    path = tmp_path / "out"
+    path.mkdir()
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import select
 import socket
 import subprocess
 import sys
@@ -17,6 +18,13 @@ from lambdaplane.agent.wire import Frame
 AGENT = Path(lambdaplane.agent.__file__).parent / "agent.py"
 FAKE_RUNTIME = Path(__file__).parent / "fake_runtime.py"
 TIMEOUT = 20.0
+PYTHONS = {
+    "3.9": "/root/.pyenv/versions/3.9.18/bin/python3.9",
+    "3.10": "/root/.pyenv/versions/3.10.13/bin/python3.10",
+    "3.12": "/root/.pyenv/versions/3.12.1/bin/python3.12",
+    "3.13": "/root/.pyenv/versions/3.13.0/bin/python3.13",
+}
+"""The other Pythons the agent must run on (the tests' own is 3.11), where installed."""
 
 
 def free_port() -> int:
@@ -33,7 +41,8 @@ class Host:
         self.proc = proc
         self.sock = sock
         self.port = port
-        self.reader = sock.makefile("rb")
+        # Unbuffered, so that select() on the socket tells whether a frame is coming.
+        self.reader = sock.makefile("rb", buffering=0)
         self.seen: list[Frame] = []
 
     @property
@@ -55,6 +64,11 @@ class Host:
         if frame is not None:
             self.seen.append(frame)
         return frame
+
+    def silent_for(self, seconds: float) -> bool:
+        """True if no frame starts arriving within ``seconds`` (nothing is consumed)."""
+        readable, _, _ = select.select([self.sock], [], [], seconds)
+        return not readable
 
     def until(self, *types: int, timeout: float = TIMEOUT) -> tuple[Frame, list[Frame]]:
         """Read up to the first frame of one of ``types``; also return the frames before it."""

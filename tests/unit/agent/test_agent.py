@@ -17,14 +17,7 @@ import pytest
 from lambdaplane.agent import wire
 
 from .conftest import StartAgent
-from .harness import AGENT, Host, fake_runtime, pid_gone
-
-PYTHONS = {
-    "3.9": "/root/.pyenv/versions/3.9.18/bin/python3.9",
-    "3.10": "/root/.pyenv/versions/3.10.13/bin/python3.10",
-    "3.12": "/root/.pyenv/versions/3.12.1/bin/python3.12",
-    "3.13": "/root/.pyenv/versions/3.13.0/bin/python3.13",
-}
+from .harness import AGENT, PYTHONS, Host, fake_runtime, pid_gone
 
 
 def echo(host: Host, request_id: str, event: dict[str, object]) -> dict[str, object]:

@@ -151,16 +151,32 @@ def test_meta_json_rejects_malformed_documents(data: bytes) -> None:
 
 @pytest.mark.parametrize("python", [sys.executable, "/root/.pyenv/versions/3.9.18/bin/python3.9"])
 def test_the_agent_side_imports_stay_light(python: str) -> None:
-    """wire, and the whole agent, must not pull in json/re/enum/typing/collections."""
+    """wire, and the whole agent (extension support included), must not pull in
+    json/re/enum/typing/collections."""
     if not Path(python).exists():
         pytest.skip(f"{python} is not installed")
     here = str(Path(wire.__file__).parent)
     heavy = "{'json', 're', 'enum', 'typing', 'collections', 'socket', 'threading', 'subprocess'}"
     probe = (
-        f"import sys; sys.path.insert(0, {here!r}); import supervisor; "
+        f"import sys; sys.path.insert(0, {here!r}); import supervisor, host_link, extensions, extensions_api, telemetry, telemetry_delivery; "
         f"print(sorted({heavy} & set(sys.modules)))"
     )
     out = subprocess.run(
         [python, "-I", "-S", "-c", probe], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("data", [b"{", b'{"a"', b"[1,", b'{"a":1'])
+def test_truncated_json_is_a_value_error_without_the_json_package(data: bytes) -> None:
+    """CPython 3.11's C scanner raises SystemError on these until ``json`` is imported;
+    the agent never imports it, and extensions can send anything."""
+    here = str(Path(wire.__file__).parent)
+    probe = (
+        f"import sys; sys.path.insert(0, {here!r}); import wire\n"
+        f"try:\n    wire.loads({data!r})\nexcept ValueError:\n    print('ValueError')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "ValueError"

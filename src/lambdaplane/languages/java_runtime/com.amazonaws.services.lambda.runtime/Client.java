@@ -1,0 +1,15 @@
+package com.amazonaws.services.lambda.runtime;
+
+/** The client application named in a client context. */
+public interface Client {
+
+    String getInstallationId();
+
+    String getAppTitle();
+
+    String getAppVersionName();
+
+    String getAppVersionCode();
+
+    String getAppPackageName();
+}
