@@ -42,6 +42,7 @@ from lambdaplane.store.logs import LogEvent
 MAX_RESPONSE_BYTES = 6_291_556
 TAIL_BYTES = 4096
 PEAK_REFRESH_SECONDS = 0.05
+SHUTDOWN_PHASE_SECONDS = 2.5  # AWS: 2,000 ms for extensions, plus the agent's own exit
 
 
 class IllegalTransition(RuntimeError):
@@ -100,12 +101,14 @@ def _error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
-def _exit_message(request_id: str, status: str | None) -> bytes:
+def _exit_message(
+    request_id: str, status: str | None, error_type: str = "Runtime.ExitError"
+) -> bytes:
     if not status or status == "exit status 0":
         text = f"RequestId: {request_id} Error: Runtime exited without providing a reason"
     else:
         text = f"RequestId: {request_id} Error: Runtime exited with error: {status}"
-    return _error_payload("Runtime.ExitError", text)
+    return _error_payload(error_type, text)
 
 
 def runtime_argv(runtime: Runtime, handler: str, code_dir: Path) -> list[str]:
@@ -173,6 +176,7 @@ class Environment:
         self._exit_watch: asyncio.Task[None] | None = None
         self._release: Callable[[], None] | None = None  # undo what adopt() mounted
         self.dead = False  # the runtime or the agent is gone: never hand this one out
+        self._exit_error_type = "Runtime.ExitError"
         self._peak: int | None = None
         self._peak_read_at = float("-inf")
 
@@ -393,6 +397,11 @@ class Environment:
         if self._transport is not None:
             with contextlib.suppress(Exception):
                 self._transport.write(wire.encode(wire.SHUTDOWN, None))
+            if not self.direct and not self.dead and self._running is not None:
+                # The agent runs the shutdown phase (SIGTERM to the runtime, SHUTDOWN to
+                # extensions, at most 2 s) and answers EXIT; without extensions at once.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._running.process.wait(), SHUTDOWN_PHASE_SECONDS)
             self._transport.close()
         if self._running is not None:
             await self._running.destroy()
@@ -442,6 +451,8 @@ class Environment:
             self._init_error = (frame.body, frame.meta.get("error_type"))
         elif kind == wire.EXIT:
             self._exit_status = frame.meta.get("status")
+            if frame.meta.get("error_type") == "Extension.Crash":
+                self._exit_error_type = "Extension.Crash"
             self._on_agent_gone()
         elif kind == wire.AGENT_ERROR:
             self._emit_platform(f"lambdaplane agent error: {frame.meta.get('message')}")
@@ -475,9 +486,9 @@ class Environment:
             self._ready.set_exception(_AgentExited())
             self._ready.exception()  # Retrieved here so an unawaited failure is not logged.
         if self._pending is not None and not self._pending.done():
-            payload = _exit_message(self._request_id, self._exit_status)
+            payload = _exit_message(self._request_id, self._exit_status, self._exit_error_type)
             self._pending.set_result(
-                Outcome(payload, "Unhandled", False, "error", "Runtime.ExitError")
+                Outcome(payload, "Unhandled", False, "error", self._exit_error_type)
             )
 
     async def _watch_exit(self, running: RunningSandbox) -> None:

@@ -8,9 +8,9 @@ from the function's memory, as AWS's launcher does, and starts the JVM.
 
 The JVM runs from the host's JDK under /usr, which the sandbox mounts, unless the JDK's files
 point outside what the sandbox shows: Debian's OpenJDK links its configuration
-(``java.security``, ``jvm.cfg``) into /etc/java-NN-openjdk, which the sandbox does not have. Such a JDK is linked into a
-self-contained image at /var/runtime/jdk with ``jlink`` (all of its modules, as a full JDK
-offers them), with its class-data-sharing archive regenerated for the new image.
+(``java.security``, ``jvm.cfg``) into /etc/java-NN-openjdk, which the sandbox does not have.
+Such a JDK is linked into a self-contained image at /var/runtime/jdk with ``jlink`` (all of
+its modules, as a full JDK offers them), with a class-data-sharing archive made for it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import os
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from lambdaplane.service.runtimes import Runtime
@@ -34,14 +34,11 @@ IMAGE_DIR = "jdk"  # the jlink'd JDK, when the host's cannot run in the sandbox
 # against it. String concatenation is compiled inline: invokedynamic's bootstrap costs ~10 ms
 # of every cold start.
 JAVAC_OPTIONS = ("--release", "11", "-XDstringConcat=inline", "-encoding", "UTF-8", "-nowarn")
-# The launcher of AWS's Java runtimes starts the JVM with these (the heap comes from bootstrap);
-# Java 17 and later also stop tiered compilation at C1, which AWS documents as their default.
-JVM_OPTIONS = (
-    "-XX:+UseSerialGC",
-    "-XX:+ErrorFileToStderr",
-    "--add-opens=java.base/java.io=ALL-UNNAMED",
-)
-C1_ONLY = ("-XX:+TieredCompilation", "-XX:TieredStopAtLevel=1")
+# The launcher of AWS's Java runtimes starts the JVM with these (the heap comes from bootstrap).
+JVM_OPTIONS = ("-XX:+UseSerialGC", "--add-opens=java.base/java.io=ALL-UNNAMED")
+# From Java 17 on, crash reports go to stderr (the log) and tiered compilation stops at C1,
+# which AWS documents as the default of java17, java21 and java25.
+JVM_OPTIONS_17 = ("-XX:+ErrorFileToStderr", "-XX:+TieredCompilation", "-XX:TieredStopAtLevel=1")
 # The heap is 85% of the function's memory, rounded to the KiB (512 MB: 445645k, as on AWS).
 BOOTSTRAP = """#!/bin/sh
 # Starts the JVM ($1) with its options ($2...) and the heap AWS gives this memory size.
@@ -60,7 +57,7 @@ def jvm_options(runtime_id: str) -> list[str]:
     """The JVM options AWS's launcher passes for this runtime (heap aside)."""
     options = list(JVM_OPTIONS)
     if major_version(runtime_id) >= 17:
-        options += C1_ONLY
+        options += JVM_OPTIONS_17
     return options
 
 
@@ -74,14 +71,16 @@ SANDBOX_PATHS = (Path("/usr"), Path("/etc/ssl/certs"))
 
 
 def links_outside(home: Path, roots: tuple[Path, ...] = SANDBOX_PATHS) -> list[Path]:
-    """The symbolic links under ``home`` that resolve outside every one of ``roots``."""
+    """The symbolic links under ``home`` that resolve outside it and every one of ``roots``
+    (the sandbox mounts the JDK's own directory too, wherever it is)."""
     found = []
+    inside = (Path(os.path.realpath(home)), *roots)
     for directory, dirs, files in os.walk(home):
         for name in dirs + files:
             path = Path(directory) / name
             if path.is_symlink():
                 resolved = Path(os.path.realpath(path))
-                if not any(resolved.is_relative_to(root) for root in roots):
+                if not any(resolved.is_relative_to(root) for root in inside):
                     found.append(path)
     return found
 
@@ -172,13 +171,9 @@ def _write_jar(classes: Path, jar: Path) -> None:
     with zipfile.ZipFile(jar, "w") as zf:
         manifest = f"Manifest-Version: 1.0\r\nMain-Class: {MAIN_CLASS}\r\n\r\n"
         zf.writestr(zipfile.ZipInfo("META-INF/MANIFEST.MF", (2020, 1, 1, 0, 0, 0)), manifest)
-        for path in _files(classes):
+        for path in sorted(p for p in classes.rglob("*") if p.is_file()):
             name = path.relative_to(classes).as_posix()
             zf.writestr(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), path.read_bytes())
-
-
-def _files(root: Path) -> Iterator[Path]:
-    return iter(sorted(p for p in root.rglob("*") if p.is_file()))
 
 
 LANGUAGE = Java()

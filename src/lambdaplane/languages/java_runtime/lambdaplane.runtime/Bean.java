@@ -155,7 +155,7 @@ final class Bean {
             first = false;
             Json.quote(p.name, out);
             out.append(':');
-            JsonMapper.write(v, out, depth + 1);
+            JsonWriter.write(v, out, depth + 1);
         }
         out.append('}');
     }

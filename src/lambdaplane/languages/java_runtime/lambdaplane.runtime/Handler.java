@@ -103,7 +103,7 @@ abstract class Handler {
             }
             try {
                 StringBuilder json = new StringBuilder(256);
-                JsonMapper.write(output, json);
+                JsonWriter.write(output, json);
                 return json.toString().getBytes(StandardCharsets.UTF_8);
             } catch (Throwable t) {
                 throw new RuntimeException("An error occurred during JSON serialization of response", t);

@@ -10,8 +10,8 @@ import java.util.Map;
  * JSON text to a tree and back. A tree is what Jackson makes of JSON for an {@code Object}
  * target: LinkedHashMap, ArrayList, String, Integer / Long / BigInteger, Double, Boolean, null.
  *
- * <p>No lambdas and no string concatenation by invokedynamic anywhere in the runtime: both cost
- * tens of milliseconds of bootstrap on a cold JVM.
+ * <p>The runtime uses no lambdas, and is compiled with string concatenation inlined: the
+ * invokedynamic bootstraps behind both cost milliseconds of every cold start.
  */
 public final class Json {
 

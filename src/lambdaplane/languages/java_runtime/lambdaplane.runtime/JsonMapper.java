@@ -13,41 +13,34 @@ import java.math.BigInteger;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Calendar;
 import java.util.Collection;
-import java.util.Date;
 import java.util.EnumSet;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.NavigableMap;
 import java.util.NavigableSet;
 import java.util.Optional;
 import java.util.Queue;
-import java.util.Set;
-import java.util.SortedMap;
 import java.util.SortedSet;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentMap;
 
 /**
- * Events into handler types and results into JSON, with the rules of AWS's Java serialization
- * (Jackson as aws-lambda-java-serialization configures it): properties are public fields, public
- * setters and public getters, named the standard bean way ({@code getURL} is "URL", {@code
- * getName} is "name"); names match exactly; unknown properties are ignored; null properties of a
- * POJO are left out of its JSON; a lone value is accepted where a list is expected, and a
- * one-element list where a lone value is.
+ * Events into handler types, with the rules of AWS's Java serialization (Jackson as
+ * aws-lambda-java-serialization configures it): a POJO's properties are its public setters and
+ * public fields, named the standard bean way ({@code setURL} is "URL", {@code setName} is
+ * "name"); names match exactly; unknown properties are ignored; a lone value is accepted where
+ * a list is expected, and a one-element list where a lone value is. {@link JsonWriter} goes the
+ * other way.
  */
 public final class JsonMapper {
 
     private JsonMapper() {}
 
-    /** Thrown when an event does not fit the handler's input type. */
+    /** Thrown when an event does not fit the handler's input type, or a result cannot be written. */
     public static final class MappingException extends RuntimeException {
         private static final long serialVersionUID = 1L;
 
@@ -251,8 +244,8 @@ public final class JsonMapper {
         } else if (c.isInterface() || Modifier.isAbstract(c.getModifiers())) {
             if (c.isAssignableFrom(ArrayList.class)) {
                 result = new ArrayList(items.size());
-            } else if (c.isAssignableFrom(LinkedHashSet.class)) {
-                result = new LinkedHashSet();
+            } else if (c.isAssignableFrom(HashSet.class)) {
+                result = new HashSet();
             } else if (c == SortedSet.class || c == NavigableSet.class) {
                 result = new TreeSet();
             } else if (c == Queue.class || c.getName().equals("java.util.Deque")) {
@@ -304,110 +297,6 @@ public final class JsonMapper {
         return "Number value";
     }
 
-    // -- Java -> JSON -----------------------------------------------------------------------
-
-    private static final int MAX_DEPTH = 1000;
-
-    /** Appends {@code value} as JSON; MappingException for what cannot be written (cycles). */
-    public static void write(Object value, StringBuilder out) {
-        write(value, out, 0);
-    }
-
-    static void write(Object value, StringBuilder out, int depth) {
-        if (depth > MAX_DEPTH) {
-            throw new MappingException("Direct self-reference or nesting deeper than " + MAX_DEPTH);
-        }
-        if (value == null) {
-            out.append("null");
-        } else if (value instanceof String) {
-            Json.quote((String) value, out);
-        } else if (value instanceof Boolean) {
-            out.append(((Boolean) value).booleanValue() ? "true" : "false");
-        } else if (value instanceof Number) {
-            writeNumber((Number) value, out);
-        } else if (value instanceof Map) {
-            writeMap((Map<?, ?>) value, out, depth);
-        } else if (value instanceof Iterable) {
-            out.append('[');
-            Iterator<?> it = ((Iterable<?>) value).iterator();
-            boolean first = true;
-            while (it.hasNext()) {
-                if (!first) {
-                    out.append(',');
-                }
-                first = false;
-                write(it.next(), out, depth + 1);
-            }
-            out.append(']');
-        } else if (value.getClass().isArray()) {
-            writeArray(value, out, depth);
-        } else if (value instanceof Character || value instanceof CharSequence) {
-            Json.quote(value.toString(), out);
-        } else if (value instanceof Enum) {
-            Json.quote(((Enum<?>) value).name(), out);
-        } else if (value instanceof Optional) {
-            Optional<?> optional = (Optional<?>) value;
-            write(optional.isPresent() ? optional.get() : null, out, depth + 1);
-        } else if (value instanceof Date) {
-            out.append(((Date) value).getTime());
-        } else if (value instanceof Calendar) {
-            out.append(((Calendar) value).getTimeInMillis());
-        } else if (value instanceof Class) {
-            Json.quote(((Class<?>) value).getName(), out);
-        } else if (Scalars.isToStringValue(value.getClass())) {
-            Json.quote(value.toString(), out);
-        } else {
-            Bean.of(value.getClass()).write(value, out, depth);
-        }
-    }
-
-    private static void writeNumber(Number n, StringBuilder out) {
-        if (n instanceof Double || n instanceof Float) {
-            double d = n.doubleValue();
-            if (Double.isNaN(d) || Double.isInfinite(d)) {
-                out.append('"').append(n.toString()).append('"');
-                return;
-            }
-        }
-        out.append(n.toString());
-    }
-
-    private static void writeMap(Map<?, ?> map, StringBuilder out, int depth) {
-        out.append('{');
-        boolean first = true;
-        for (Map.Entry<?, ?> entry : map.entrySet()) {
-            if (!first) {
-                out.append(',');
-            }
-            first = false;
-            Object key = entry.getKey();
-            Json.quote(key instanceof Enum ? ((Enum<?>) key).name() : String.valueOf(key), out);
-            out.append(':');
-            write(entry.getValue(), out, depth + 1);
-        }
-        out.append('}');
-    }
-
-    private static void writeArray(Object array, StringBuilder out, int depth) {
-        if (array instanceof byte[]) {
-            out.append('"').append(Base64.getEncoder().encodeToString((byte[]) array)).append('"');
-            return;
-        }
-        if (array instanceof char[]) {
-            Json.quote(new String((char[]) array), out);
-            return;
-        }
-        out.append('[');
-        int n = Array.getLength(array);
-        for (int i = 0; i < n; i++) {
-            if (i > 0) {
-                out.append(',');
-            }
-            write(Array.get(array, i), out, depth + 1);
-        }
-        out.append(']');
-    }
-
     /** The record accessor methods of {@code c} in declaration order, or null if it is no record. */
     static Method[] recordAccessors(Class<?> c) {
         Class<?> superclass = c.getSuperclass();
@@ -424,12 +313,6 @@ public final class JsonMapper {
         } catch (ReflectiveOperationException e) {
             return null;
         }
-    }
-
-    static boolean isCollectionLike(Class<?> c) {
-        return Collection.class.isAssignableFrom(c) || Map.class.isAssignableFrom(c) || c.isArray()
-                || Set.class.isAssignableFrom(c) || SortedMap.class.isAssignableFrom(c)
-                || NavigableMap.class.isAssignableFrom(c) || ConcurrentMap.class.isAssignableFrom(c);
     }
 
     static BigDecimal decimal(Object node) {

@@ -143,7 +143,7 @@ final class LambdaContext implements Context {
                 result.put(entry.getKey(), (String) value);
             } else {
                 StringBuilder json = new StringBuilder();
-                JsonMapper.write(value, json);
+                JsonWriter.write(value, json);
                 result.put(entry.getKey(), json.toString());
             }
         }

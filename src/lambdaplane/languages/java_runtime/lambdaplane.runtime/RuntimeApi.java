@@ -2,18 +2,19 @@ package lambdaplane.runtime;
 
 import java.io.EOFException;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.net.Socket;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
 
 /**
- * A client of the Runtime API 2018-06-01 over one kept-alive HTTP/1.1 connection, on a plain
- * socket: java.net.http costs ~100 ms of class loading on a cold JVM, this costs none. Each
- * request is one write; a connection the server closed is reopened once per request.
+ * A client of the Runtime API 2018-06-01 over one kept-alive HTTP/1.1 connection, on a socket
+ * channel: java.net.http costs ~100 ms of class loading on a cold JVM, and java.net.Socket
+ * drags in proxy selection; a channel costs a few classes. Each request is one write; a
+ * connection the server closed is reopened once per request.
  */
 final class RuntimeApi {
 
@@ -46,9 +47,7 @@ final class RuntimeApi {
     private final String host;
     private final int port;
     private final String hostHeader;
-    private Socket socket;
-    private InputStream in;
-    private OutputStream out;
+    private SocketChannel socket;
     private final byte[] buffer = new byte[MAX_HEAD];
     private int start;
     private int end;
@@ -98,11 +97,10 @@ final class RuntimeApi {
                 if (socket == null) {
                     connect();
                 }
-                out.write(request);
+                write(request);
                 if (body != null && body.length > INLINE_BODY) {
-                    out.write(body);
+                    write(body);
                 }
-                out.flush();
                 return readResponse();
             } catch (IOException e) {
                 close();
@@ -137,14 +135,23 @@ final class RuntimeApi {
     }
 
     private void connect() throws IOException {
-        Socket s = new Socket();
-        s.setTcpNoDelay(true);
-        s.connect(new InetSocketAddress(host, port));
-        socket = s;
-        in = s.getInputStream();
-        out = s.getOutputStream();
+        SocketChannel channel = SocketChannel.open(new InetSocketAddress(host, port));
+        channel.setOption(StandardSocketOptions.TCP_NODELAY, Boolean.TRUE);
+        socket = channel;
         start = 0;
         end = 0;
+    }
+
+    private void write(byte[] bytes) throws IOException {
+        ByteBuffer pending = ByteBuffer.wrap(bytes);
+        while (pending.hasRemaining()) {
+            socket.write(pending);
+        }
+    }
+
+    /** Reads into {@code into[offset..offset+length)}; -1 at end of stream. */
+    private int read(byte[] into, int offset, int length) throws IOException {
+        return socket.read(ByteBuffer.wrap(into, offset, length));
     }
 
     private void close() {
@@ -219,7 +226,7 @@ final class RuntimeApi {
         if (end == buffer.length) {
             throw new IOException("response head over " + MAX_HEAD + " bytes");
         }
-        int n = in.read(buffer, end, buffer.length - end);
+        int n = read(buffer, end, buffer.length - end);
         if (n < 0) {
             return false;
         }
@@ -233,7 +240,7 @@ final class RuntimeApi {
         System.arraycopy(buffer, start, body, 0, have);
         start += have;
         while (have < length) {
-            int n = in.read(body, have, length - have);
+            int n = read(body, have, length - have);
             if (n < 0) {
                 throw new EOFException("connection closed in a response body");
             }
@@ -280,7 +287,7 @@ final class RuntimeApi {
         start = end;
         byte[] chunk = new byte[8192];
         int n;
-        while ((n = in.read(chunk)) >= 0) {
+        while ((n = read(chunk, 0, chunk.length)) >= 0) {
             body.write(chunk, 0, n);
         }
         return body.toByteArray();

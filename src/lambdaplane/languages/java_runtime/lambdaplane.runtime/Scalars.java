@@ -26,11 +26,13 @@ final class Scalars {
     /** JDK value types that Jackson writes as their string form and reads from it. */
     static boolean isToStringValue(Class<?> c) {
         String name = c.getName();
-        return name.startsWith("java.time.") || c == java.util.UUID.class || c == java.net.URI.class
-                || c == java.net.URL.class || c == java.util.Locale.class || c == java.io.File.class
-                || c == java.util.Currency.class || c == java.util.regex.Pattern.class
-                || c == java.nio.charset.Charset.class || c == java.util.TimeZone.class;
+        return name.startsWith("java.") && (name.startsWith("java.time.") || TO_STRING_VALUES.contains(name));
     }
+
+    /** By name: comparing Class objects would load every one of them at the first event. */
+    private static final java.util.Set<String> TO_STRING_VALUES = new java.util.HashSet<String>(java.util.Arrays.asList(
+            "java.util.UUID", "java.net.URI", "java.net.URL", "java.util.Locale", "java.io.File",
+            "java.util.Currency", "java.util.regex.Pattern", "java.nio.charset.Charset", "java.util.TimeZone"));
 
     static Object zero(Class<?> c) {
         if (c == boolean.class) {
