@@ -3,8 +3,9 @@
 /var/runtime holds ``lambdaplane-java-runtime.jar``: the ``com.amazonaws.services.lambda.runtime``
 interfaces functions compile against (aws-lambda-java-core's signatures) and the runtime loop
 ``lambdaplane.runtime.Main``, compiled at install time by the JDK's own ``javac`` from
-``java_runtime/`` (one directory per Java package). Beside it, ``bootstrap`` sizes the heap
-from the function's memory, as AWS's launcher does, and starts the JVM.
+``java_runtime/`` (one directory per Java package). Beside it, ``bootstrap`` (copied from
+there) sizes the heap from the function's memory, as AWS's launcher does, runs
+``AWS_LAMBDA_EXEC_WRAPPER`` if the function sets one, and starts the JVM.
 
 The JVM runs from the host's JDK under /usr, which the sandbox mounts, unless the JDK's files
 point outside what the sandbox shows: Debian's OpenJDK links its configuration
@@ -16,6 +17,7 @@ its modules, as a full JDK offers them), with a class-data-sharing archive made 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import zipfile
@@ -39,13 +41,8 @@ JVM_OPTIONS = ("-XX:+UseSerialGC", "--add-opens=java.base/java.io=ALL-UNNAMED")
 # From Java 17 on, crash reports go to stderr (the log) and tiered compilation stops at C1,
 # which AWS documents as the default of java17, java21 and java25.
 JVM_OPTIONS_17 = ("-XX:+ErrorFileToStderr", "-XX:+TieredCompilation", "-XX:TieredStopAtLevel=1")
-# The heap is 85% of the function's memory, rounded to the KiB (512 MB: 445645k, as on AWS).
-BOOTSTRAP = """#!/bin/sh
-# Starts the JVM ($1) with its options ($2...) and the heap AWS gives this memory size.
-java="$1"
-shift
-exec "$java" "-XX:MaxHeapSize=$(( (${AWS_LAMBDA_FUNCTION_MEMORY_SIZE:-128} * 1024 * 85 + 50) / 100 ))k" "$@"
-"""
+# Sizes the heap from the function's memory and honours AWS_LAMBDA_EXEC_WRAPPER.
+BOOTSTRAP = SOURCES / "bootstrap"
 
 
 def major_version(runtime_id: str) -> int:
@@ -104,7 +101,7 @@ class Java:
             return False
         if not _compile(javac, target / RUNTIME_JAR, say):
             return False
-        (target / "bootstrap").write_text(BOOTSTRAP)
+        shutil.copyfile(BOOTSTRAP, target / "bootstrap")
         (target / "bootstrap").chmod(0o755)
         return True
 

@@ -77,15 +77,27 @@ def test_argv_uses_the_linked_image_and_java11_keeps_tiered_compilation(tmp_path
 def test_bootstrap_gives_the_heap_85_percent_of_memory(
     tmp_path: Path, memory: int, heap: str
 ) -> None:
-    (tmp_path / "bootstrap").write_text(java.BOOTSTRAP)
     out = subprocess.run(
-        ["/bin/sh", str(tmp_path / "bootstrap"), "/bin/echo", "-Da=b", "Main"],
+        ["/bin/sh", str(java.BOOTSTRAP), "/bin/echo", "-Da=b", "Main"],
         env={"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory)},
         capture_output=True,
         text=True,
         check=True,
     )
     assert out.stdout == f"-XX:MaxHeapSize={heap} -Da=b Main\n"
+
+
+def test_bootstrap_runs_the_exec_wrapper(tmp_path: Path) -> None:
+    wrapper = tmp_path / "wrapper"
+    wrapper.write_text('#!/bin/sh\necho wrapped "$@"\n')
+    wrapper.chmod(0o755)
+    env = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512", "AWS_LAMBDA_EXEC_WRAPPER": str(wrapper)}
+    run = [str(java.BOOTSTRAP), "/usr/bin/java", "Main"]
+    out = subprocess.run(["/bin/sh", *run], env=env, capture_output=True, text=True)
+    assert out.stdout == "wrapped /usr/bin/java -XX:MaxHeapSize=445645k Main\n"
+    wrapper.chmod(0o644)
+    out = subprocess.run(["/bin/sh", *run], env=env, capture_output=True, text=True)
+    assert (out.returncode, out.stdout) == (126, f"{wrapper}: is not an executable\n")
 
 
 def test_links_outside_the_sandbox(tmp_path: Path) -> None:
@@ -147,6 +159,27 @@ def test_install_refuses_a_jdk_that_cannot_run_in_the_sandbox_nor_be_linked(
     said: list[str] = []
     assert not java.LANGUAGE.install(Runtime("java17", str(exe)), tmp_path / "t", said.append)
     assert said[-1].startswith("  cannot install: ") and said[-1].endswith("has no jmods")
+
+
+SELF_CONTAINED = next(
+    (
+        r
+        for r in find_javas(os.environ.get("PATH", ""), os.environ)
+        if not java.links_outside(Path(str(r.executable)).parent.parent)
+    ),
+    None,
+)
+
+
+@pytest.mark.skipif(SELF_CONTAINED is None, reason="no JDK here runs in the sandbox as it is")
+def test_install_a_jdk_that_runs_in_the_sandbox_as_it_is(tmp_path: Path) -> None:
+    assert SELF_CONTAINED is not None
+    said: list[str] = []
+    assert java.LANGUAGE.install(SELF_CONTAINED, tmp_path, said.append), said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bootstrap", java.RUNTIME_JAR]
+    assert os.access(tmp_path / "bootstrap", os.X_OK)
+    installed = Runtime(SELF_CONTAINED.id, SELF_CONTAINED.executable, tmp_path)
+    assert java.LANGUAGE.argv(installed, "h", tmp_path)[2] == SELF_CONTAINED.executable
 
 
 @needs_jdk
