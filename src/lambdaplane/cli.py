@@ -67,6 +67,26 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="pre-initialised sandboxes kept per kind of environment (default 2; 0 turns it off)",
     )
+    events = serve.add_argument_group("asynchronous invocation")
+    events.add_argument(
+        "--async-workers", type=int, default=None, help="delivery workers (default 4)"
+    )
+    events.add_argument(
+        "--async-retry-delays",
+        default=None,
+        help="seconds before the 2nd and 3rd attempt after a function error (default 60,120)",
+    )
+    events.add_argument(
+        "--async-throttle-backoff",
+        default=None,
+        help="min,max seconds between attempts of a throttled event (default 1,300)",
+    )
+    for service in ("sqs", "sns", "events"):
+        events.add_argument(
+            f"--{service}-endpoint",
+            default=None,
+            help=f"endpoint for {service.upper() if service != 'events' else 'EventBridge'} destinations and DLQs",
+        )
     install = sub.add_parser(
         "install-runtimes", help="install each host Python's /var/runtime (awslambdaric, boto3)"
     )
@@ -74,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         "--dir", default=None, help="where runtimes go (default: in the virtualenv)"
     )
     return parser
+
+
+def _floats(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    return tuple(float(part) for part in text.split(",") if part.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +122,19 @@ def main(argv: list[str] | None = None) -> int:
                 account_concurrency=args.account_concurrency,
                 init_timeout_seconds=args.init_timeout,
                 prewarm_per_kind=args.prewarm,
+                async_workers=args.async_workers,
+                async_retry_delays=_floats(args.async_retry_delays),
+                async_throttle_backoff=_floats(args.async_throttle_backoff),
+                destination_endpoints=tuple(
+                    (service, url)
+                    for service, url in (
+                        ("sqs", args.sqs_endpoint),
+                        ("sns", args.sns_endpoint),
+                        ("events", args.events_endpoint),
+                    )
+                    if url
+                )
+                or None,
             )
         except SettingsError as exc:
             print(f"lambdaplane: {exc}", file=sys.stderr)

@@ -47,6 +47,12 @@ class Settings:
     init_timeout_seconds: float = 10.0  # AWS's init phase limit
     max_parallel_cold_starts: int = 4  # sandbox creations in flight at once (2 cores)
     prewarm_per_kind: int = 2  # pre-initialised sandboxes kept per recently cold-started kind
+    # Asynchronous invocation.
+    async_workers: int = 4
+    async_retry_delays: tuple[float, ...] = (60.0, 120.0)  # AWS: about 1 then 2 minutes
+    async_throttle_backoff: tuple[float, float] = (1.0, 300.0)  # AWS: 1 s up to 5 minutes
+    # Endpoints for SQS, SNS and EventBridge destinations and DLQs ("sqs" -> URL, …).
+    destination_endpoints: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_ID.fullmatch(self.account_id):

@@ -8,6 +8,7 @@ from typing import Any
 
 from lambdaplane.invoke.service import InvokeService
 from lambdaplane.service.code_urls import CodeUrlSigner
+from lambdaplane.service.event_configs import EventInvokeConfigService
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.tagging import TagService
 
@@ -19,6 +20,7 @@ class Services:
     functions: FunctionService
     tags: TagService
     invoke: InvokeService
+    event_configs: EventInvokeConfigService
     code_urls: CodeUrlSigner
     clock: Callable[[], float]
 

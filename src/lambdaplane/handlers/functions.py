@@ -40,5 +40,8 @@ def update_function_configuration(ctx: RequestContext, req: dict[str, Any]) -> d
 
 
 def delete_function(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-    ctx.services.functions.delete_function(req["FunctionName"], req.get("Qualifier"))
+    services = ctx.services
+    services.functions.delete_function(req["FunctionName"], req.get("Qualifier"))
+    # A function re-created under the same name starts without the old async settings.
+    services.event_configs.forget_function(services.functions.scope.parse(req["FunctionName"]).name)
     return {"__status__": 204}

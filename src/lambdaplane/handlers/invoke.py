@@ -22,7 +22,7 @@ async def invoke(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         "StatusCode": result.status,
         "ExecutedVersion": result.executed_version,
     }
-    if result.status == 204:
+    if result.status in (202, 204):
         return output
     output["Payload"] = result.payload
     if result.function_error is not None:
@@ -30,3 +30,15 @@ async def invoke(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     if result.log_result is not None:
         output["LogResult"] = result.log_result
     return output
+
+
+async def invoke_async(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    """The deprecated InvokeAsync: the same durable queue as InvocationType=Event."""
+    await ctx.services.invoke.invoke(
+        req["FunctionName"],
+        None,
+        req.get("InvokeArgs") or b"",
+        invocation_type="Event",
+        request_id=ctx.request_id,
+    )
+    return {"__status__": 202, "Status": 202}

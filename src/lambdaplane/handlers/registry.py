@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lambdaplane.handlers import account, functions, invoke, tags
+from lambdaplane.handlers import account, event_configs, functions, invoke, tags
 from lambdaplane.handlers.base import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -19,4 +19,10 @@ HANDLERS: dict[str, Handler] = {
     "ListTags": Handler(tags.list_tags),
     "GetAccountSettings": Handler(account.get_account_settings),
     "Invoke": Handler(coroutine=invoke.invoke),
+    "PutFunctionEventInvokeConfig": Handler(event_configs.put_function_event_invoke_config),
+    "UpdateFunctionEventInvokeConfig": Handler(event_configs.update_function_event_invoke_config),
+    "GetFunctionEventInvokeConfig": Handler(event_configs.get_function_event_invoke_config),
+    "DeleteFunctionEventInvokeConfig": Handler(event_configs.delete_function_event_invoke_config),
+    "ListFunctionEventInvokeConfigs": Handler(event_configs.list_function_event_invoke_configs),
+    "InvokeAsync": Handler(coroutine=invoke.invoke_async),
 }

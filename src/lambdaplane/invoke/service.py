@@ -30,6 +30,7 @@ from lambdaplane.service.runtimes import RuntimeCatalog
 from lambdaplane.store.functions import LATEST, StoredFunction
 
 MAX_SYNC_PAYLOAD_BYTES = 6_291_456
+MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
 
 
 class RequestTooLargeException(LambdaError):
@@ -61,12 +62,20 @@ class InvokeService:
         self._runtimes = runtimes
         self._unpacked = unpacked
         self._images: dict[tuple[str, str], tuple[str, FunctionImage]] = {}
+        self._enqueue: Callable[[str, str, str, bytes], None] | None = None
 
-    def check_payload(self, payload: bytes) -> None:
-        """AWS's limits and JSON check on a synchronous invocation's payload."""
-        if len(payload) > MAX_SYNC_PAYLOAD_BYTES:
+    def accept_events_with(self, enqueue: Callable[[str, str, str, bytes], None]) -> None:
+        """Where InvocationType=Event stores events: (name, qualifier, request id, payload)."""
+        self._enqueue = enqueue
+
+    def qualified_arn(self, function_name: str, qualifier: str) -> str:
+        return self._functions.scope.function_arn(function_name, qualifier)
+
+    def check_payload(self, payload: bytes, limit: int = MAX_SYNC_PAYLOAD_BYTES) -> None:
+        """AWS's limits and JSON check on an invocation's payload."""
+        if len(payload) > limit:
             raise RequestTooLargeException(
-                f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+                f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
         if payload:
             problem = describe_json_error(payload)
@@ -107,6 +116,14 @@ class InvokeService:
             )
         return stored
 
+    def accept_event(self, stored: StoredFunction, payload: bytes, request_id: str) -> InvokeResult:
+        """Store an asynchronous invocation durably; 202 once it is committed."""
+        self.check_payload(payload, MAX_ASYNC_PAYLOAD_BYTES)
+        if self._enqueue is None:
+            raise NotImplementedYet("Asynchronous invocation is not available on this server.")
+        self._enqueue(stored.name, stored.version, request_id, payload or b"{}")
+        return InvokeResult(202, b"", stored.version)
+
     async def invoke(
         self,
         function_name: str,
@@ -122,9 +139,7 @@ class InvokeService:
         if invocation_type == "DryRun":
             return InvokeResult(204, b"", stored.version)
         if invocation_type == "Event":
-            raise NotImplementedYet(
-                "Asynchronous invocation (InvocationType=Event) is not available in lambdaplane yet."
-            )
+            return self.accept_event(stored, payload, request_id or ids.request_id())
         self.check_payload(payload)
         if client_context is not None:
             client_context = _decode_client_context(client_context)

@@ -27,6 +27,9 @@ from lambdaplane import ids
 from lambdaplane.api.model import load_service_model
 from lambdaplane.api.protocol import parse_request, render_error, serialize_response, validate
 from lambdaplane.api.routing import Router
+from lambdaplane.asyncinvoke.destinations import DestinationRouter
+from lambdaplane.asyncinvoke.queue import AsyncQueue
+from lambdaplane.asyncinvoke.workers import AsyncDelivery, DeliverySettings
 from lambdaplane.auth import KeyStore, SignedRequest, verify
 from lambdaplane.code import CodeStore
 from lambdaplane.errors import LambdaError, NotImplementedYet, RequestEntityTooLargeException
@@ -41,12 +44,14 @@ from lambdaplane.invoke.service import InvokeService
 from lambdaplane.sandbox import BubblewrapSandbox, CpuPolicy
 from lambdaplane.server.background import Settler
 from lambdaplane.service.code_urls import PATH_PREFIX, CodeUrlSigner
+from lambdaplane.service.event_configs import EventInvokeConfigService
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.names import Scope
 from lambdaplane.service.runtimes import Runtime, RuntimeCatalog, discover
 from lambdaplane.service.tagging import TagService
 from lambdaplane.settings import Settings
 from lambdaplane.store import FunctionRepository, TagRepository, open_engine, upgrade
+from lambdaplane.store.event_configs import EventInvokeConfigRepository
 from lambdaplane.store.logs import LogRepository
 
 Scope_ = MutableMapping[str, Any]
@@ -83,6 +88,8 @@ class Components:
     pools: EnvironmentPools
     sink: LogSink
     logs: LogRepository
+    delivery: AsyncDelivery
+    queue: AsyncQueue
 
 
 def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Components:
@@ -131,15 +138,65 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         max_parallel_starts=settings.max_parallel_cold_starts,
         prewarmer=prewarmer,
     )
+    invoke = InvokeService(functions, pools, catalog, code.unpacked)
+    event_configs = EventInvokeConfigService(
+        scope,
+        functions_repo,
+        EventInvokeConfigRepository(engine, settings.account_id, settings.region),
+    )
+    queue = AsyncQueue(engine, settings.account_id, settings.region)
+
+    def enqueue(name: str, qualifier: str, request_id: str, payload: bytes) -> None:
+        queue.enqueue(name, qualifier, request_id, payload, time.time())
+        delivery.notify()
+
+    async def invoke_async(function_arn: str, payload: bytes) -> None:
+        ref = scope.parse(function_arn)
+        await asyncio.to_thread(
+            enqueue, ref.name, ref.qualifier or "$LATEST", ids.request_id(), payload
+        )
+
+    router = DestinationRouter(
+        endpoints=dict(settings.destination_endpoints),
+        region=settings.region,
+        invoke_async=invoke_async,
+    )
+    delivery = AsyncDelivery(
+        queue=queue,
+        invoke=invoke,
+        configs=event_configs,
+        router=router,
+        settings=DeliverySettings(
+            workers=settings.async_workers,
+            retry_delays=settings.async_retry_delays,
+            throttle_backoff=settings.async_throttle_backoff,
+        ),
+        recorded=sink.flush,
+    )
+    invoke.accept_events_with(enqueue)
     services = Services(
         functions=functions,
         tags=TagService(scope, functions_repo, tags_repo),
-        invoke=InvokeService(functions, pools, catalog, code.unpacked),
+        invoke=invoke,
+        event_configs=event_configs,
         code_urls=CodeUrlSigner.open(settings.data_dir, settings.code_url_ttl_seconds),
         clock=time.time,
     )
-    router = Router(load_service_model())
-    return Components(settings, services, keys, router, settler, code, catalog, pools, sink, logs)
+    api_router = Router(load_service_model())
+    return Components(
+        settings,
+        services,
+        keys,
+        api_router,
+        settler,
+        code,
+        catalog,
+        pools,
+        sink,
+        logs,
+        delivery,
+        queue,
+    )
 
 
 AGENT_DIR = Path(lambdaplane.agent.__file__).parent
@@ -185,6 +242,7 @@ class LambdaplaneApp:
                     await self.c.settler.start(self.c.services.functions.unsettled())
                     await self.c.sink.start()
                     await self.c.pools.start()
+                    await self.c.delivery.start()
                 except Exception as exc:  # Report, so uvicorn exits instead of hanging.
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
@@ -192,6 +250,7 @@ class LambdaplaneApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self._ready = False
+                await self.c.delivery.stop()
                 await self.c.pools.shutdown()
                 await self.c.sink.stop()
                 await self.c.settler.stop()

@@ -64,3 +64,40 @@ log_events = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Index("ix_log_events_stream", "log_group", "log_stream", "timestamp"),
 )
+
+# Accepted asynchronous invocations. A row is deleted only after its outcome (and any
+# destination) has been handled, so a crash loses nothing: an expired lease makes the
+# event due again (at-least-once delivery).
+async_events = sa.Table(
+    "async_events",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("function_name", sa.String(64), nullable=False),
+    sa.Column("qualifier", sa.String(128), nullable=False),
+    sa.Column("request_id", sa.String(36), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("attempts", sa.Integer, nullable=False),  # function invocations made so far
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=True),  # a worker owns it until then
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ix_async_events_due", "next_attempt_at"),
+)
+
+event_invoke_configs = sa.Table(
+    "event_invoke_configs",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("function_name", sa.String(64), primary_key=True),
+    sa.Column("qualifier", sa.String(128), primary_key=True),
+    sa.Column("config", sa.JSON, nullable=False),  # the API's FunctionEventInvokeConfig shape
+    sa.Column("last_modified", sa.Float, nullable=False),
+)

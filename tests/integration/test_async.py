@@ -1,0 +1,197 @@
+"""Asynchronous invocation through a real server: 202, retries, throttling, durability."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import sqlite3
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from lambdaplane.testing import ServerProcess, make_zip, start_server
+from tests.integration.helpers import RUNTIME, unique_name, wait_settled
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+RETRY_DELAYS = (0.4, 0.8)
+
+
+@pytest.fixture(scope="module")
+def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose retry delays are fractions of a second (AWS: 1 and 2 minutes)."""
+    srv = start_server(
+        tmp_path_factory.mktemp("async"),
+        "--async-retry-delays", ",".join(str(d) for d in RETRY_DELAYS),
+        "--async-throttle-backoff", "0.2,1",
+    )  # fmt: skip
+    yield srv
+    assert srv.stop() == 0, srv.log()
+
+
+def deploy(lam: Any, source: str, **extra: Any) -> str:
+    name = unique_name("async")
+    lam.create_function(
+        FunctionName=name,
+        Runtime=RUNTIME,
+        Role=ROLE,
+        Handler="handler.handler",
+        Code={"ZipFile": make_zip({"handler.py": textwrap.dedent(source)})},
+        Timeout=extra.pop("Timeout", 10),
+        **extra,
+    )
+    wait_settled(lam, name)
+    return name
+
+
+def starts(server: ServerProcess, name: str) -> list[tuple[int, str]]:
+    """(timestamp ms, line) of the START lines stored for a function."""
+    db = sqlite3.connect(f"file:{server.data_dir / 'lambdaplane.db'}?mode=ro", uri=True)
+    try:
+        return db.execute(
+            "SELECT timestamp, message FROM log_events WHERE log_group = ? AND message LIKE 'START %' "
+            "ORDER BY timestamp, id",
+            (f"/aws/lambda/{name}",),
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def messages(server: ServerProcess, name: str) -> list[str]:
+    db = sqlite3.connect(f"file:{server.data_dir / 'lambdaplane.db'}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT message FROM log_events WHERE log_group = ? ORDER BY timestamp, id",
+            (f"/aws/lambda/{name}",),
+        ).fetchall()
+    finally:
+        db.close()
+    return [m for (m,) in rows]
+
+
+def queue_depth(server: ServerProcess) -> int:
+    db = sqlite3.connect(f"file:{server.data_dir / 'lambdaplane.db'}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT count(*) FROM async_events").fetchone()[0])
+    finally:
+        db.close()
+
+
+def wait_for(predicate: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def test_event_is_accepted_with_202_and_runs(fast: ServerProcess) -> None:
+    lam = fast.client()
+    name = deploy(lam, "def handler(event, context):\n    print('got', event['n'])\n")
+    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": 7}))
+    assert response["StatusCode"] == 202
+    assert response["Payload"].read() == b""
+    request_id = response["ResponseMetadata"]["RequestId"]
+    wait_for(lambda: "got 7" in messages(fast, name))
+    assert any(request_id in line for _, line in starts(fast, name))
+    legacy = lam.invoke_async(FunctionName=name, InvokeArgs=json.dumps({"n": 8}))
+    assert legacy["Status"] == 202
+    wait_for(lambda: "got 8" in messages(fast, name))
+    dry = lam.invoke(FunctionName=name, InvocationType="DryRun")
+    assert dry["StatusCode"] == 204
+    lam.close()
+
+
+def test_event_errors(fast: ServerProcess) -> None:
+    lam = fast.client()
+    name = deploy(lam, "def handler(event, context):\n    return 1\n")
+    wait_for(lambda: queue_depth(fast) == 0)
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"x" * (1024 * 1024 + 1))
+    assert exc.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{not json")
+    assert exc.value.response["Error"]["Code"] == "InvalidRequestContentException"
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=unique_name("missing"), InvocationType="Event", Payload=b"{}")
+    assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert queue_depth(fast) == 0  # nothing was queued for the refused events
+    lam.close()
+
+
+def test_function_errors_are_retried_twice_with_delays(fast: ServerProcess) -> None:
+    lam = fast.client()
+    name = deploy(lam, "def handler(event, context):\n    raise RuntimeError('always')\n")
+    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+    request_id = response["ResponseMetadata"]["RequestId"]
+    wait_for(lambda: len(starts(fast, name)) >= 3)
+    time.sleep(sum(RETRY_DELAYS) + 0.5)
+    attempts = starts(fast, name)
+    assert len(attempts) == 3  # the first attempt and MaximumRetryAttempts (2) retries
+    assert all(request_id in line for _, line in attempts)  # the same request id each time
+    gaps = [(b - a) / 1000 for (a, _), (b, _) in itertools.pairwise(attempts)]
+    assert gaps[0] >= RETRY_DELAYS[0] and gaps[1] >= RETRY_DELAYS[1], gaps
+    lam.close()
+
+
+def test_throttled_events_are_retried_not_dropped(tmp_path: Path) -> None:
+    srv = start_server(
+        tmp_path / "data", "--account-concurrency", "1", "--async-throttle-backoff", "0.1,0.5"
+    )
+    try:
+        lam = srv.client()
+        name = deploy(
+            lam,
+            "import time\ndef handler(event, context):\n    time.sleep(0.3)\n    print('done', event['n'])\n",
+        )
+        for n in range(4):
+            lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": n}))
+        wait_for(lambda: sum(m.startswith("done ") for m in messages(srv, name)) == 4, timeout=30)
+        assert sorted(m for m in messages(srv, name) if m.startswith("done ")) == [
+            f"done {n}" for n in range(4)
+        ]
+        wait_for(lambda: queue_depth(srv) == 0)
+        lam.close()
+    finally:
+        assert srv.stop() == 0, srv.log()
+
+
+@pytest.mark.slow
+def test_kill_minus_nine_loses_no_accepted_event(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = start_server(data)
+    lam = first.client()
+    name = deploy(
+        lam,
+        "import time\ndef handler(event, context):\n    time.sleep(0.005)\n    print('processed', event['n'])\n",
+    )
+    total = 1000
+    for n in range(total):
+        assert (
+            lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": n}))[
+                "StatusCode"
+            ]
+            == 202
+        )
+    lam.close()
+    # Kill it hard while events are queued and some are mid-invocation.
+    wait_for(
+        lambda: sum(m.startswith("processed ") for m in messages(first, name)) >= 50, timeout=60
+    )
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait()
+    first.stop()
+    assert queue_depth(first) > 0, "the kill should leave events queued"
+    second = start_server(data)
+    try:
+        wait_for(lambda: queue_depth(second) == 0, timeout=240)
+        seen = {int(m.split()[1]) for m in messages(second, name) if m.startswith("processed ")}
+        assert seen == set(range(total)), sorted(set(range(total)) - seen)[:20]
+    finally:
+        assert second.stop() == 0, second.log()
