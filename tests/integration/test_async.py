@@ -157,6 +157,13 @@ def test_throttled_events_are_retried_not_dropped(tmp_path: Path) -> None:
             f"done {n}" for n in range(4)
         ]
         wait_for(lambda: queue_depth(srv) == 0)
+        import urllib.request
+
+        with urllib.request.urlopen(f"{srv.endpoint}/_lambdaplane/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        assert 'lambdaplane_async_events_total{outcome="succeeded"} 4' in metrics
+        assert "lambdaplane_async_queue_depth 0" in metrics
+        assert 'lambdaplane_async_events_total{outcome="throttled_attempts"} 0' not in metrics
         lam.close()
     finally:
         assert srv.stop() == 0, srv.log()
@@ -195,3 +202,140 @@ def test_kill_minus_nine_loses_no_accepted_event(tmp_path: Path) -> None:
         assert seen == set(range(total)), sorted(set(range(total)) - seen)[:20]
     finally:
         assert second.stop() == 0, second.log()
+
+
+def test_failure_destination_function_gets_aws_record(fast: ServerProcess) -> None:
+    lam = fast.client()
+    recorder = deploy(
+        lam, "import json\ndef handler(event, context):\n    print('RECORD ' + json.dumps(event))\n"
+    )
+    failing = deploy(lam, "def handler(event, context):\n    raise ValueError('nope')\n")
+    recorder_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{recorder}"
+    lam.put_function_event_invoke_config(
+        FunctionName=failing,
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnFailure": {"Destination": recorder_arn}},
+    )
+    response = lam.invoke(
+        FunctionName=failing, InvocationType="Event", Payload=json.dumps({"order": 5})
+    )
+    request_id = response["ResponseMetadata"]["RequestId"]
+
+    def records() -> list[dict[str, Any]]:
+        return [
+            json.loads(m[len("RECORD ") :])
+            for m in messages(fast, recorder)
+            if m.startswith("RECORD ")
+        ]
+
+    wait_for(lambda: len(records()) == 1)
+    record = records()[0]
+    assert record["version"] == "1.0"
+    context = record["requestContext"]
+    assert context["requestId"] == request_id
+    assert context["condition"] == "RetriesExhausted"
+    assert context["approximateInvokeCount"] == 2  # MaximumRetryAttempts=1: two attempts
+    assert (
+        context["functionArn"]
+        == f"arn:aws:lambda:us-east-1:000000000000:function:{failing}:$LATEST"
+    )
+    assert record["requestPayload"] == {"order": 5}
+    assert record["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": "Unhandled",
+    }
+    assert record["responsePayload"]["errorMessage"] == "nope"
+    lam.close()
+
+
+@pytest.fixture(scope="module")
+def moto_peer() -> Iterator[str]:
+    """An SQS-compatible server on loopback (moto), for destinations and DLQs."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from lambdaplane.testing import free_port
+
+    port = free_port()
+    env = {
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "PATH": "/usr/bin:/bin",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+def test_sqs_success_destination_and_dead_letter_queue(tmp_path: Path, moto_peer: str) -> None:
+    import boto3
+
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=moto_peer,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    ok_url = sqs.create_queue(QueueName="successes")["QueueUrl"]
+    dlq_url = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
+    srv = start_server(
+        tmp_path / "data", "--sqs-endpoint", moto_peer, "--async-retry-delays", "0.1,0.1"
+    )
+    try:
+        lam = srv.client()
+        ok = deploy(lam, "def handler(event, context):\n    return {'seen': event}\n")
+        lam.put_function_event_invoke_config(
+            FunctionName=ok,
+            DestinationConfig={
+                "OnSuccess": {"Destination": "arn:aws:sqs:us-east-1:000000000000:successes"}
+            },
+        )
+        bad = deploy(
+            lam,
+            "def handler(event, context):\n    raise RuntimeError('dead')\n",
+            DeadLetterConfig={"TargetArn": "arn:aws:sqs:us-east-1:000000000000:dead-letters"},
+        )
+        lam.invoke(FunctionName=ok, InvocationType="Event", Payload=b'{"a": 1}')
+        bad_id = lam.invoke(FunctionName=bad, InvocationType="Event", Payload=b'{"b": 2}')[
+            "ResponseMetadata"
+        ]["RequestId"]
+
+        def receive(url: str) -> list[dict[str, Any]]:
+            got: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 20
+            while not got and time.monotonic() < deadline:
+                got = sqs.receive_message(
+                    QueueUrl=url, MessageAttributeNames=["All"], WaitTimeSeconds=1
+                ).get("Messages", [])
+            return got
+
+        (success,) = receive(ok_url)
+        record = json.loads(success["Body"])
+        assert record["requestContext"]["condition"] == "Success"
+        assert record["responsePayload"] == {"seen": {"a": 1}}
+        (dead,) = receive(dlq_url)
+        assert json.loads(dead["Body"]) == {"b": 2}
+        attributes = dead["MessageAttributes"]
+        assert attributes["RequestID"]["StringValue"] == bad_id
+        assert attributes["ErrorMessage"]["StringValue"] == "dead"
+        assert attributes["ErrorCode"]["DataType"] == "Number"
+        lam.close()
+    finally:
+        sqs.close()
+        assert srv.stop() == 0, srv.log()

@@ -62,6 +62,7 @@ log = logging.getLogger("lambdaplane")
 
 HEALTH_PATH = "/_lambdaplane/health"
 ECHO_PATH = "/_lambdaplane/echo"
+METRICS_PATH = "/_lambdaplane/metrics"
 # AWS's front door refuses bodies over this many bytes (base64 of a 50 MB zip plus JSON).
 MAX_REQUEST_BYTES = 70_167_211
 # Lambda's service-side limits, where botocore's newer model allows more.
@@ -331,6 +332,9 @@ class LambdaplaneApp:
             ok = self._ready
             body = json.dumps({"status": "ok" if ok else "starting"}).encode()
             await _respond(send, 200 if ok else 503, _JSON, body)
+        elif path == METRICS_PATH:
+            body = (await asyncio.to_thread(self._metrics)).encode()
+            await _respond(send, 200, [(b"content-type", b"text/plain; version=0.0.4")], body)
         elif path == ECHO_PATH:
             # A bare echo on the same stack: the floor that benchmarks compare invokes with.
             body = await _read_body(receive, "Echo")
@@ -339,6 +343,31 @@ class LambdaplaneApp:
             await self._download_code(scope, send, path[len(PATH_PREFIX) :])
         else:
             await _respond(send, 404, _JSON, b'{"message":"Not Found"}')
+
+    def _metrics(self) -> str:
+        """A first Prometheus exposition: what asynchronous delivery did, and what is live."""
+        counters = self.c.delivery.counters
+        lines = [
+            "# HELP lambdaplane_async_events_total Asynchronous events by outcome.",
+            "# TYPE lambdaplane_async_events_total counter",
+        ]
+        for outcome, value in (
+            ("succeeded", counters.succeeded),
+            ("retries_exhausted", counters.failed),
+            ("event_age_exceeded", counters.expired),
+            ("throttled_attempts", counters.throttled),
+            ("dropped_function_deleted", counters.dropped),
+        ):
+            lines.append(f'lambdaplane_async_events_total{{outcome="{outcome}"}} {value}')
+        lines += [
+            "# HELP lambdaplane_async_queue_depth Events accepted and not yet finished.",
+            "# TYPE lambdaplane_async_queue_depth gauge",
+            f"lambdaplane_async_queue_depth {self.c.queue.depth()}",
+            "# HELP lambdaplane_environments Live execution environments.",
+            "# TYPE lambdaplane_environments gauge",
+            f"lambdaplane_environments {len(self.c.pools.live)}",
+        ]
+        return "\n".join(lines) + "\n"
 
     async def _download_code(self, scope: Scope_, send: Send, name: str) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
