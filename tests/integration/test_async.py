@@ -34,6 +34,13 @@ def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     assert srv.stop() == 0, srv.log()
 
 
+def send_event(lam: Any, name: str, payload: Any = b"{}") -> Any:
+    """InvocationType=Event, with the (empty) body read so the connection is released."""
+    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=payload)
+    assert response["Payload"].read() == b""
+    return response
+
+
 def deploy(lam: Any, source: str, **extra: Any) -> str:
     name = unique_name("async")
     lam.create_function(
@@ -93,7 +100,7 @@ def wait_for(predicate: Any, timeout: float = 20) -> None:
 def test_event_is_accepted_with_202_and_runs(fast: ServerProcess) -> None:
     lam = fast.client()
     name = deploy(lam, "def handler(event, context):\n    print('got', event['n'])\n")
-    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": 7}))
+    response = send_event(lam, name, json.dumps({"n": 7}))
     assert response["StatusCode"] == 202
     assert response["Payload"].read() == b""
     request_id = response["ResponseMetadata"]["RequestId"]
@@ -112,14 +119,14 @@ def test_event_errors(fast: ServerProcess) -> None:
     name = deploy(lam, "def handler(event, context):\n    return 1\n")
     wait_for(lambda: queue_depth(fast) == 0)
     with pytest.raises(ClientError) as exc:
-        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"x" * (1024 * 1024 + 1))
+        send_event(lam, name, b"x" * (1024 * 1024 + 1))
     assert exc.value.response["Error"]["Code"] == "RequestTooLargeException"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
     with pytest.raises(ClientError) as exc:
-        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{not json")
+        send_event(lam, name, b"{not json")
     assert exc.value.response["Error"]["Code"] == "InvalidRequestContentException"
     with pytest.raises(ClientError) as exc:
-        lam.invoke(FunctionName=unique_name("missing"), InvocationType="Event", Payload=b"{}")
+        send_event(lam, unique_name("missing"), b"{}")
     assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert queue_depth(fast) == 0  # nothing was queued for the refused events
     lam.close()
@@ -128,7 +135,7 @@ def test_event_errors(fast: ServerProcess) -> None:
 def test_function_errors_are_retried_twice_with_delays(fast: ServerProcess) -> None:
     lam = fast.client()
     name = deploy(lam, "def handler(event, context):\n    raise RuntimeError('always')\n")
-    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+    response = send_event(lam, name, b"{}")
     request_id = response["ResponseMetadata"]["RequestId"]
     wait_for(lambda: len(starts(fast, name)) >= 3)
     time.sleep(sum(RETRY_DELAYS) + 0.5)
@@ -151,7 +158,7 @@ def test_throttled_events_are_retried_not_dropped(tmp_path: Path) -> None:
             "import time\ndef handler(event, context):\n    time.sleep(0.3)\n    print('done', event['n'])\n",
         )
         for n in range(4):
-            lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": n}))
+            send_event(lam, name, json.dumps({"n": n}))
         wait_for(lambda: sum(m.startswith("done ") for m in messages(srv, name)) == 4, timeout=30)
         assert sorted(m for m in messages(srv, name) if m.startswith("done ")) == [
             f"done {n}" for n in range(4)
@@ -180,12 +187,7 @@ def test_kill_minus_nine_loses_no_accepted_event(tmp_path: Path) -> None:
     )
     total = 1000
     for n in range(total):
-        assert (
-            lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": n}))[
-                "StatusCode"
-            ]
-            == 202
-        )
+        assert send_event(lam, name, json.dumps({"n": n}))["StatusCode"] == 202
     lam.close()
     # Kill it hard while events are queued and some are mid-invocation.
     wait_for(
@@ -216,9 +218,7 @@ def test_failure_destination_function_gets_aws_record(fast: ServerProcess) -> No
         MaximumRetryAttempts=1,
         DestinationConfig={"OnFailure": {"Destination": recorder_arn}},
     )
-    response = lam.invoke(
-        FunctionName=failing, InvocationType="Event", Payload=json.dumps({"order": 5})
-    )
+    response = send_event(lam, failing, json.dumps({"order": 5}))
     request_id = response["ResponseMetadata"]["RequestId"]
 
     def records() -> list[dict[str, Any]]:
@@ -311,10 +311,8 @@ def test_sqs_success_destination_and_dead_letter_queue(tmp_path: Path, moto_peer
             "def handler(event, context):\n    raise RuntimeError('dead')\n",
             DeadLetterConfig={"TargetArn": "arn:aws:sqs:us-east-1:000000000000:dead-letters"},
         )
-        lam.invoke(FunctionName=ok, InvocationType="Event", Payload=b'{"a": 1}')
-        bad_id = lam.invoke(FunctionName=bad, InvocationType="Event", Payload=b'{"b": 2}')[
-            "ResponseMetadata"
-        ]["RequestId"]
+        send_event(lam, ok, b'{"a": 1}')
+        bad_id = send_event(lam, bad, b'{"b": 2}')["ResponseMetadata"]["RequestId"]
 
         def receive(url: str) -> list[dict[str, Any]]:
             got: list[dict[str, Any]] = []
@@ -338,4 +336,79 @@ def test_sqs_success_destination_and_dead_letter_queue(tmp_path: Path, moto_peer
         lam.close()
     finally:
         sqs.close()
+        assert srv.stop() == 0, srv.log()
+
+
+@pytest.mark.slow
+def test_event_older_than_maximum_age_is_dropped_to_the_failure_destination(tmp_path: Path) -> None:
+    """AWS's smallest MaximumEventAgeInSeconds is 60: the only execution slot is held for
+    longer than that, so the event is throttled until it ages out."""
+    import threading
+
+    srv = start_server(
+        tmp_path / "data", "--account-concurrency", "1", "--async-throttle-backoff", "1,2"
+    )
+    try:
+        lam = srv.client()
+        hog = deploy(
+            lam,
+            "import time\ndef handler(event, context):\n    time.sleep(event['s'])\n",
+            Timeout=120,
+        )
+        recorder = deploy(
+            lam,
+            "import json\ndef handler(event, context):\n    print('RECORD ' + json.dumps(event))\n",
+        )
+        target = deploy(lam, "def handler(event, context):\n    print('ran')\n")
+        lam.put_function_event_invoke_config(
+            FunctionName=target,
+            MaximumEventAgeInSeconds=60,
+            DestinationConfig={
+                "OnFailure": {
+                    "Destination": f"arn:aws:lambda:us-east-1:000000000000:function:{recorder}"
+                }
+            },
+        )
+        import boto3
+        from botocore.config import Config
+
+        holder = boto3.client(
+            "lambda",
+            endpoint_url=srv.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=srv.access_key_id,
+            aws_secret_access_key=srv.secret_access_key,
+            config=Config(read_timeout=120, retries={"max_attempts": 0}),
+        )
+        blocker = threading.Thread(
+            target=lambda: holder.invoke(FunctionName=hog, Payload=b'{"s": 66}')
+        )
+        blocker.start()
+        time.sleep(1)
+        send_event(lam, target, b'{"late": true}')
+        blocker.join(120)
+        holder.close()
+
+        def records() -> list[dict[str, Any]]:
+            return [
+                json.loads(m[len("RECORD ") :])
+                for m in messages(srv, recorder)
+                if m.startswith("RECORD ")
+            ]
+
+        wait_for(lambda: len(records()) == 1, timeout=30)
+        record = records()[0]
+        assert record["requestContext"]["condition"] == "EventAgeExceeded"
+        assert record["requestContext"]["approximateInvokeCount"] == 0
+        assert record["requestPayload"] == {"late": True}
+        assert "ran" not in messages(srv, target)
+        import urllib.request
+
+        with urllib.request.urlopen(f"{srv.endpoint}/_lambdaplane/metrics", timeout=10) as response:
+            assert (
+                'lambdaplane_async_events_total{outcome="event_age_exceeded"} 1'
+                in response.read().decode()
+            )
+        lam.close()
+    finally:
         assert srv.stop() == 0, srv.log()

@@ -303,8 +303,10 @@ def test_invoke_errors(lam: Any, raw_lam: Any, role: str, server: ServerProcess)
     assert exc.value.response["Error"]["Message"].endswith(":$LATEST")
     dry = lam.invoke(FunctionName=name, InvocationType="DryRun")
     assert dry["StatusCode"] == 204
+    assert dry["Payload"].read() == b""
     event = lam.invoke(FunctionName=name, InvocationType="Event")
     assert event["StatusCode"] == 202  # durably queued (tests/integration/test_async.py)
+    assert event["Payload"].read() == b""
 
 
 def test_large_response_is_refused(lam: Any, role: str) -> None:
