@@ -282,7 +282,9 @@ def moto_peer() -> Iterator[str]:
     process.wait(10)
 
 
-def test_sqs_success_destination_and_dead_letter_queue(tmp_path: Path, moto_peer: str) -> None:
+def test_sqs_sns_eventbridge_destinations_and_dead_letter_queue(
+    tmp_path: Path, moto_peer: str
+) -> None:
     import boto3
 
     sqs = boto3.client(
@@ -294,9 +296,40 @@ def test_sqs_success_destination_and_dead_letter_queue(tmp_path: Path, moto_peer
     )
     ok_url = sqs.create_queue(QueueName="successes")["QueueUrl"]
     dlq_url = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
-    srv = start_server(
-        tmp_path / "data", "--sqs-endpoint", moto_peer, "--async-retry-delays", "0.1,0.1"
+    sns = boto3.client(
+        "sns",
+        endpoint_url=moto_peer,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
     )
+    events = boto3.client(
+        "events",
+        endpoint_url=moto_peer,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    topic_queue = sqs.create_queue(QueueName="from-topic")["QueueUrl"]
+    topic = sns.create_topic(Name="outcomes")["TopicArn"]
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint="arn:aws:sqs:us-east-1:123456789012:from-topic"
+    )
+    bus_queue = sqs.create_queue(QueueName="from-bus")["QueueUrl"]
+    bus = events.create_event_bus(Name="outcomes")["EventBusArn"]
+    events.put_rule(
+        Name="all", EventBusName="outcomes", EventPattern=json.dumps({"source": ["lambda"]})
+    )
+    events.put_targets(
+        Rule="all",
+        EventBusName="outcomes",
+        Targets=[{"Id": "q", "Arn": "arn:aws:sqs:us-east-1:123456789012:from-bus"}],
+    )
+    srv = start_server(
+        tmp_path / "data",
+        "--sqs-endpoint", moto_peer, "--sns-endpoint", moto_peer, "--events-endpoint", moto_peer,
+        "--async-retry-delays", "0.1,0.1",
+    )  # fmt: skip
     try:
         lam = srv.client()
         ok = deploy(lam, "def handler(event, context):\n    return {'seen': event}\n")
@@ -311,8 +344,20 @@ def test_sqs_success_destination_and_dead_letter_queue(tmp_path: Path, moto_peer
             "def handler(event, context):\n    raise RuntimeError('dead')\n",
             DeadLetterConfig={"TargetArn": "arn:aws:sqs:us-east-1:000000000000:dead-letters"},
         )
+        to_topic = deploy(lam, "def handler(event, context):\n    return 'via sns'\n")
+        lam.put_function_event_invoke_config(
+            FunctionName=to_topic, DestinationConfig={"OnSuccess": {"Destination": topic}}
+        )
+        to_bus = deploy(lam, "def handler(event, context):\n    raise ValueError('via bus')\n")
+        lam.put_function_event_invoke_config(
+            FunctionName=to_bus,
+            MaximumRetryAttempts=0,
+            DestinationConfig={"OnFailure": {"Destination": bus}},
+        )
         send_event(lam, ok, b'{"a": 1}')
         bad_id = send_event(lam, bad, b'{"b": 2}')["ResponseMetadata"]["RequestId"]
+        send_event(lam, to_topic, b'{"c": 3}')
+        send_event(lam, to_bus, b'{"d": 4}')
 
         def receive(url: str) -> list[dict[str, Any]]:
             got: list[dict[str, Any]] = []
@@ -333,9 +378,20 @@ def test_sqs_success_destination_and_dead_letter_queue(tmp_path: Path, moto_peer
         assert attributes["RequestID"]["StringValue"] == bad_id
         assert attributes["ErrorMessage"]["StringValue"] == "dead"
         assert attributes["ErrorCode"]["DataType"] == "Number"
+        (via_sns,) = receive(topic_queue)
+        sns_record = json.loads(json.loads(via_sns["Body"])["Message"])
+        assert sns_record["requestContext"]["condition"] == "Success"
+        assert sns_record["responsePayload"] == "via sns"
+        (via_bus,) = receive(bus_queue)
+        envelope = json.loads(via_bus["Body"])
+        assert envelope["detail-type"] == "Lambda Function Invocation Result - Failure"
+        assert envelope["detail"]["requestContext"]["condition"] == "RetriesExhausted"
+        assert envelope["detail"]["requestPayload"] == {"d": 4}
         lam.close()
     finally:
         sqs.close()
+        sns.close()
+        events.close()
         assert srv.stop() == 0, srv.log()
 
 
