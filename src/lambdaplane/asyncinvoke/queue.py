@@ -99,6 +99,11 @@ class AsyncQueue:
         with self._engine.begin() as conn:
             conn.execute(async_events.delete().where(async_events.c.id == event_id))
 
+    def complete_many(self, event_ids: list[int]) -> None:
+        """Delete finished events in one transaction."""
+        with self._engine.begin() as conn:
+            conn.execute(async_events.delete().where(async_events.c.id.in_(event_ids)))
+
     def retry_at(self, event_id: int, attempts: int, when: float, error: str | None) -> None:
         with self._engine.begin() as conn:
             conn.execute(

@@ -41,6 +41,7 @@ class DeliverySettings:
     retry_delays: tuple[float, ...] = (60.0, 120.0)  # after the 1st and 2nd failure
     throttle_backoff: tuple[float, float] = (1.0, 300.0)  # min and max seconds
     lease_seconds: float = 960.0  # longer than any invocation (900 s) can take
+    batch: int = 8  # events a worker claims at once (their logs and deletes are batched)
     poll_seconds: float = 0.5
 
 
@@ -109,7 +110,10 @@ class AsyncDelivery:
         while True:
             try:
                 events = await asyncio.to_thread(
-                    self._queue.claim, self._clock(), 1, self._settings.lease_seconds
+                    self._queue.claim,
+                    self._clock(),
+                    self._settings.batch,
+                    self._settings.lease_seconds,
                 )
             except Exception:
                 log.exception("claiming async events failed")
@@ -119,16 +123,29 @@ class AsyncDelivery:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
                 continue
-            for event in events:
-                try:
-                    await self.deliver(event)
-                except Exception:
-                    log.exception(
-                        "delivering async event %s failed; it will be retried", event.request_id
-                    )
+            await self.deliver_batch(events)
+
+    async def deliver_batch(self, events: list[QueuedEvent]) -> None:
+        """Deliver claimed events one after the other, then store their logs and delete the
+        finished ones in one go (an event is never deleted before its logs are stored)."""
+        done: list[int] = []
+        for event in events:
+            try:
+                await self._deliver(event, done)
+            except Exception:
+                log.exception(
+                    "delivering async event %s failed; it will be retried", event.request_id
+                )
+        if done:
+            if self._recorded is not None:
+                await self._recorded()
+            await asyncio.to_thread(self._queue.complete_many, done)
 
     async def deliver(self, event: QueuedEvent) -> None:
-        """One attempt at an event, and what follows from its outcome."""
+        """One attempt at one event, and what follows from its outcome."""
+        await self.deliver_batch([event])
+
+    async def _deliver(self, event: QueuedEvent, done: list[int]) -> None:
         now = self._clock()
         settings = self._configs.effective(event.function_name, event.qualifier)
         age = now - event.received_at
@@ -139,7 +156,7 @@ class AsyncDelivery:
                 event.request_id, event.function_name, settings.max_event_age_seconds,
             )  # fmt: skip
             await self._failure(event, "EventAgeExceeded", None, settings.on_failure)
-            await self._complete(event)
+            done.append(event.id)
             return
         try:
             result = await self._invoke.invoke(
@@ -160,7 +177,7 @@ class AsyncDelivery:
             if err.code == "ResourceNotFoundException":
                 self.counters.dropped += 1
                 log.warning("async event %s dropped: %s", event.request_id, err.message)
-                await self._complete(event)
+                done.append(event.id)
                 return
             raise
         attempts = event.attempts + 1
@@ -168,7 +185,7 @@ class AsyncDelivery:
             self.counters.succeeded += 1
             if settings.on_success:
                 await self._route(event, attempts, "Success", result, settings.on_success)
-            await self._complete(event)
+            done.append(event.id)
             return
         if attempts <= settings.max_retry_attempts:
             delays = self._settings.retry_delays
@@ -179,7 +196,7 @@ class AsyncDelivery:
                 await self._failure(
                     event, "EventAgeExceeded", result, settings.on_failure, attempts
                 )
-                await self._complete(event)
+                done.append(event.id)
                 return
             await asyncio.to_thread(
                 self._queue.retry_at, event.id, attempts, now + delay, result.function_error
@@ -193,13 +210,7 @@ class AsyncDelivery:
             attempts,
         )
         await self._failure(event, "RetriesExhausted", result, settings.on_failure, attempts)
-        await self._complete(event)
-
-    async def _complete(self, event: QueuedEvent) -> None:
-        """Delete an event whose outcome is handled, once that outcome's logs are stored."""
-        if self._recorded is not None:
-            await self._recorded()
-        await asyncio.to_thread(self._queue.complete, event.id)
+        done.append(event.id)
 
     async def _failure(
         self,
