@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import os
 import socket
 import time
@@ -32,15 +31,14 @@ from lambdaplane.agent import wire
 from lambdaplane.invoke.env_vars import environment
 from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.invoke.logsink import LogSink
+from lambdaplane.invoke.logstream import LogStream
 from lambdaplane.invoke.mounts import Mounts
 from lambdaplane.invoke.prewarm import Prewarmed
 from lambdaplane.languages import for_runtime
 from lambdaplane.sandbox import CpuPolicy, RunningSandbox, Sandbox, SandboxSpec
 from lambdaplane.service.runtimes import Runtime
-from lambdaplane.store.logs import LogEvent
 
 MAX_RESPONSE_BYTES = 6_291_556
-TAIL_BYTES = 4096
 PEAK_REFRESH_SECONDS = 0.05
 SHUTDOWN_PHASE_SECONDS = 2.5  # AWS: 2,000 ms for extensions, plus the agent's own exit
 
@@ -154,7 +152,6 @@ class Environment:
         self._sandbox = sandbox
         self._agent = agent
         self._region = region
-        self._sink = sink
         self._cpu = cpu
         self._clock = clock
         self._wall = wall
@@ -163,8 +160,7 @@ class Environment:
         self._ready: asyncio.Future[None] | None = None
         self._pending: asyncio.Future[Outcome] | None = None
         self._request_id = ""
-        self._partial = b""
-        self._lines: list[str] = []  # the log since the last invocation began (for Tail)
+        self.log = LogStream(image.log_group, self.log_stream, sink, wall)
         self._invoked = False
         self._init_error: tuple[bytes, str | None] | None = None
         self._exit_status: str | None = None
@@ -258,7 +254,7 @@ class Environment:
         """Wait for the init phase to end: the runtime's first /next."""
         assert self._ready is not None
         self._move(EnvState.INITIALIZING)
-        self._emit_platform(
+        self.log.platform(
             f"INIT_START Runtime Version: {self.image.runtime.id}\t"
             f"Runtime Version ARN: {self.image.runtime.version_arn(self._region)}"
         )
@@ -350,10 +346,10 @@ class Environment:
         self._pending = loop.create_future()
         self._request_id = request.request_id
         if self._invoked:  # The first invocation's tail keeps the init phase's lines.
-            self._lines = []
+            self.log.new_invocation()
         self._invoked = True
         image = self.image
-        self._emit_platform(f"START RequestId: {request.request_id} Version: {image.version}")
+        self.log.platform(f"START RequestId: {request.request_id} Version: {image.version}")
         started = self._clock()
         deadline_ms = int(self._wall() * 1000) + image.timeout_s * 1000
         meta: dict[str, Any] = {
@@ -385,8 +381,7 @@ class Environment:
 
     def tail(self) -> bytes:
         """The last 4 KB of the last invocation's log (what LogType=Tail returns)."""
-        text = "".join(line + "\n" for line in self._lines)
-        return text.encode()[-TAIL_BYTES:]
+        return self.log.tail()
 
     async def destroy(self) -> None:
         """Kill every process of the environment; idempotent."""
@@ -417,7 +412,7 @@ class Environment:
         if self._release is not None:
             self._release()
             self._release = None
-        self._flush_partial()
+        self.log.flush_partial()
         self._move(EnvState.SHUT_DOWN)
 
     # -- frames from the agent ----------------------------------------------------------
@@ -427,7 +422,7 @@ class Environment:
         if self._log_fd >= 0 and kind != wire.LOG:
             self._drain_output()  # Output written before this frame is stored before it.
         if kind == wire.LOG:
-            self._on_output(frame.body, frame.meta.get("ts"))
+            self.log.output(frame.body, frame.meta.get("ts"))
         elif kind == wire.NEXT:
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)
@@ -455,13 +450,13 @@ class Environment:
                 self._exit_error_type = "Extension.Crash"
             self._on_agent_gone()
         elif kind == wire.AGENT_ERROR:
-            self._emit_platform(f"lambdaplane agent error: {frame.meta.get('message')}")
+            self.log.platform(f"lambdaplane agent error: {frame.meta.get('message')}")
 
     def _time_out(self, pending: asyncio.Future[Outcome], request_id: str) -> None:
         if pending.done():
             return
         message = f"Task timed out after {self.image.timeout_s:.2f} seconds"
-        self._emit_platform(f"{_iso(self._wall())} {request_id} {message}")
+        self.log.platform(f"{_iso(self._wall())} {request_id} {message}")
         pending.set_result(
             Outcome(
                 _error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}"),
@@ -480,7 +475,7 @@ class Environment:
         """The runtime exited or the agent vanished: fail whatever waits, and never reuse
         this environment (a runtime may exit right after posting its outcome, as AWS's
         Node and Ruby runtimes do after some errors)."""
-        self._flush_partial()
+        self.log.flush_partial()
         self.dead = True
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(_AgentExited())
@@ -512,31 +507,12 @@ class Environment:
             if not data:
                 asyncio.get_running_loop().remove_reader(self._log_fd)
                 return
-            self._on_output(data, None)
-
-    def _on_output(self, data: bytes, ts: int | None) -> None:
-        data = self._partial + data
-        *lines, self._partial = data.split(b"\n")
-        stamp = ts if isinstance(ts, int) else int(self._wall() * 1000)
-        for raw in lines:
-            self._emit(raw.decode("utf-8", "replace").rstrip("\r"), stamp)
-
-    def _flush_partial(self) -> None:
-        if self._partial:
-            partial, self._partial = self._partial, b""
-            self._emit(partial.decode("utf-8", "replace"), int(self._wall() * 1000))
+            self.log.output(data, None)
 
     def report_failed_init(self, request_id: str, outcome: Outcome) -> None:
         """Log an invocation that never ran because init failed (AWS logs START/END/REPORT)."""
-        self._emit_platform(f"START RequestId: {request_id} Version: {self.image.version}")
+        self.log.platform(f"START RequestId: {request_id} Version: {self.image.version}")
         self._report(request_id, 0.0, outcome)
-
-    def _emit(self, line: str, timestamp: int) -> None:
-        self._lines.append(line)
-        self._sink.add(LogEvent(self.image.log_group, self.log_stream, timestamp, line))
-
-    def _emit_platform(self, line: str) -> None:
-        self._emit(line, int(self._wall() * 1000))
 
     def _memory_peak(self) -> int | None:
         """The cgroup's peak, read at most every 50 ms (the read costs ~10 us in the kernel)."""
@@ -547,27 +523,17 @@ class Environment:
         return self._peak
 
     def _report(self, request_id: str, duration_ms: float, outcome: Outcome) -> None:
-        self._flush_partial()
-        image = self.image
-        self._emit_platform(f"END RequestId: {request_id}")
-        peak = self._memory_peak()
-        max_used = math.ceil(peak / (1024 * 1024)) if peak else 0
-        fields = [
-            f"REPORT RequestId: {request_id}",
-            f"Duration: {duration_ms:.2f} ms",
-            f"Billed Duration: {max(1, math.ceil(duration_ms))} ms",
-            f"Memory Size: {image.memory_mb} MB",
-            f"Max Memory Used: {max_used} MB",
-        ]
-        if self.init_duration_ms is not None:
-            fields.append(f"Init Duration: {self.init_duration_ms:.2f} ms")
-            self.init_duration_ms = None  # Only the first invocation after init reports it.
-        if outcome.report_status is not None:
-            fields.append(f"Status: {outcome.report_status}")
-            if outcome.report_status == "error" and outcome.error_type and not outcome.healthy:
-                fields.append(f"Error Type: {outcome.error_type}")
-        self._emit_platform("\t".join(fields) + "\t")
-        self.last_report = fields
+        init, self.init_duration_ms = self.init_duration_ms, None  # only the first REPORT has it
+        failed = outcome.report_status == "error" and not outcome.healthy
+        self.log.report(
+            request_id,
+            duration_ms,
+            self.image.memory_mb,
+            self._memory_peak(),
+            init,
+            outcome.report_status,
+            outcome.error_type if failed else None,
+        )
 
 
 class _AgentExited(Exception):
