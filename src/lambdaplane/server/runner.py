@@ -62,9 +62,16 @@ class _Server(uvicorn.Server):
 def _install_signal_handlers(server: uvicorn.Server) -> None:
     loop = asyncio.get_running_loop()
 
+    first: list[float] = []
+
     def stop() -> None:
-        if server.should_exit:  # A second signal: stop waiting for open connections.
+        # A second signal a while after the first stops waiting for open connections. Two
+        # arriving together (a supervisor forwarding the one its child also got, as
+        # `timeout` does) still mean one graceful stop, which runs the cleanups.
+        if server.should_exit and first and loop.time() - first[0] > 1.0:
             server.force_exit = True
+        if not first:
+            first.append(loop.time())
         server.should_exit = True
 
     for sig in (signal.SIGTERM, signal.SIGINT):
