@@ -21,8 +21,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import select
 import signal
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -303,6 +305,9 @@ class _V2Cgroup(EnvironmentCgroup):
         super().remove()
 
 
+_ENV_ID = re.compile(r"[a-z0-9-]{8,64}")
+
+
 class CgroupManager:
     """Creates environment cgroups under ``<root>/<parent>`` (v2) or each controller's."""
 
@@ -322,9 +327,9 @@ class CgroupManager:
         """
         try:
             if set(V2_CONTROLLERS) <= set(_words(root / "cgroup.controllers")):
-                return cls._prepare_v2(root, parent)
+                return cls._prepare_v2(root, parent).swept()
             if (root / "memory" / "memory.limit_in_bytes").exists():
-                return cls._prepare_v1(root, parent)
+                return cls._prepare_v1(root, parent).swept()
             reason = "no cgroup v2 memory/pids/cpu controllers and no cgroup v1 memory hierarchy"
         except OSError as exc:
             reason = f"cannot set up {parent!r}: {exc}"
@@ -335,6 +340,29 @@ class CgroupManager:
             reason,
         )
         return None
+
+    def swept(self, older_than: float = 60.0) -> CgroupManager:
+        """Remove environment cgroups a killed server left behind (empty, and older than
+        ``older_than`` seconds, so one another server is creating right now is spared)."""
+        now = time.time()
+        removed = 0
+        for parent in self._parents.values():
+            for child in parent.iterdir():
+                if not child.is_dir() or not _ENV_ID.fullmatch(child.name):
+                    continue
+                try:
+                    if (
+                        now - child.stat().st_mtime < older_than
+                        or (child / "cgroup.procs").read_text().strip()
+                    ):
+                        continue
+                    child.rmdir()
+                    removed += 1
+                except OSError:
+                    continue  # busy or already gone: leave it
+        if removed:
+            log.info("removed %d stale environment cgroups", removed)
+        return self
 
     @classmethod
     def _prepare_v2(cls, root: Path, parent: str) -> CgroupManager:
