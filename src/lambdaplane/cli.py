@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
-from lambdaplane.settings import SettingsError, from_environ
+from lambdaplane.deploy.strategy import Kind, Strategy, StrategyError, parse_duration, predefined
+from lambdaplane.settings import Settings, SettingsError, data_dir_default, from_environ
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,7 +96,121 @@ def _parser() -> argparse.ArgumentParser:
     install.add_argument(
         "--dir", default=None, help="where runtimes go (default: in the virtualenv)"
     )
+    _add_deploy_alias(sub)
     return parser
+
+
+def _add_deploy_alias(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    deploy = sub.add_parser(
+        "deploy-alias",
+        help="move an alias to a new version step by step, rolling back on errors",
+        description=(
+            "Shift an alias's traffic to VERSION the way CodeDeploy does for Lambda "
+            "(UpdateAlias with RoutingConfig weights), watching the new version's error rate "
+            "on the server's metrics and rolling back when it is too high. Exit status: "
+            "0 deployed, 1 rolled back, 2 refused or failed."
+        ),
+    )
+    deploy.set_defaults(usage_error=deploy.error)
+    deploy.add_argument("function", metavar="FUNCTION", help="function name or ARN")
+    deploy.add_argument("alias", metavar="ALIAS", help="the alias to move")
+    deploy.add_argument("version", metavar="VERSION", help="the published version to deploy")
+    how = deploy.add_mutually_exclusive_group(required=True)
+    how.add_argument(
+        "--strategy",
+        metavar="NAME",
+        help="a CodeDeploy configuration: LambdaAllAtOnce, LambdaCanary10Percent5Minutes "
+        "(10, 15, 30), LambdaLinear10PercentEvery1Minute (2, 3, 10 Minutes)",
+    )
+    how.add_argument(
+        "--canary", type=_percent, metavar="PERCENT", help="PERCENT for --interval, then 100%%"
+    )
+    how.add_argument(
+        "--linear", type=_percent, metavar="PERCENT", help="PERCENT more every --interval"
+    )
+    deploy.add_argument(
+        "--interval", type=_duration, metavar="DURATION", help="with --canary/--linear: 90s, 5m, 1h"
+    )
+    deploy.add_argument(
+        "--max-error-rate",
+        type=float,
+        default=0.1,
+        metavar="F",
+        help="roll back when more than this fraction of the new version's invocations fail (default 0.1)",
+    )
+    deploy.add_argument(
+        "--min-invocations",
+        type=int,
+        default=10,
+        metavar="N",
+        help="judge the error rate only after N invocations of the new version (default 10)",
+    )
+    deploy.add_argument(
+        "--endpoint",
+        default=f"http://127.0.0.1:{Settings.port}",
+        help=f"the lambdaplane server (default http://127.0.0.1:{Settings.port})",
+    )
+    deploy.add_argument("--region", default=None, help="default: the AWS config's, or us-east-1")
+    deploy.add_argument(
+        "--poll",
+        type=_duration,
+        default=10.0,
+        metavar="DURATION",
+        help="how often the metrics are read (default 10s)",
+    )
+    deploy.add_argument(
+        "--data-dir",
+        default=None,
+        help="credentials.json is read here when no AWS credentials are configured "
+        "(default $LAMBDAPLANE_DATA_DIR or ./.lambdaplane)",
+    )
+
+
+def _percent(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 99:
+        raise argparse.ArgumentTypeError(f"a whole percentage 1-99, not {text!r}")
+    return int(text)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except StrategyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _deploy_alias(args: argparse.Namespace) -> int:
+    """Turn deploy-alias's flags into options and run it (usage errors exit 2)."""
+    from lambdaplane.deploy.command import DeployOptions, run
+    from lambdaplane.deploy.health import Thresholds
+
+    if not args.endpoint.startswith(("http://", "https://")):
+        args.usage_error(f"--endpoint must be an http:// or https:// URL, not {args.endpoint!r}")
+    try:
+        if args.strategy is not None:
+            if args.interval is not None:
+                args.usage_error("--interval goes with --canary or --linear, not --strategy")
+            strategy = predefined(args.strategy)
+        elif args.interval is None:
+            args.usage_error("--canary and --linear need --interval")
+        else:
+            kind = Kind.CANARY if args.canary is not None else Kind.LINEAR
+            strategy = Strategy(kind, args.canary or args.linear, args.interval)
+        thresholds = Thresholds(args.max_error_rate, args.min_invocations)
+    except ValueError as exc:  # StrategyError too
+        args.usage_error(str(exc))
+    options = DeployOptions(
+        function=args.function,
+        alias=args.alias,
+        version=args.version,
+        strategy=strategy,
+        thresholds=thresholds,
+        endpoint=args.endpoint.rstrip("/"),
+        region=args.region,
+        poll=args.poll,
+        data_dir=Path(args.data_dir) if args.data_dir else data_dir_default(os.environ),
+    )
+    return run(options)
 
 
 def _floats(text: str | None) -> tuple[float, ...] | None:
@@ -143,14 +260,14 @@ def main(argv: list[str] | None = None) -> int:
 
         run(settings)
     elif args.command == "install-runtimes":
-        from pathlib import Path
-
         from lambdaplane.service.runtime_install import install_all
         from lambdaplane.settings import from_environ as settings_from_environ
 
         target = Path(args.dir) if args.dir else settings_from_environ().runtimes_dir
         installed = install_all(target)
         print(f"runtimes ready in {target}: {', '.join(installed) or 'none'}")
+    elif args.command == "deploy-alias":
+        return _deploy_alias(args)
     return 0
 
 

@@ -390,10 +390,10 @@ def test_tag_errors(lam: Any, raw_lam: Any, existing: str) -> None:
     assert err["Error"]["Code"] == "ValidationException"
 
 
-def test_unimplemented_operations_answer_aws_shaped(lam: Any, existing: str) -> None:
-    err = _error(lam.list_aliases, FunctionName=existing)
+def test_unimplemented_operations_answer_aws_shaped(lam: Any) -> None:
+    err = _error(lam.list_code_signing_configs)
     assert err["Error"]["Code"] == "NotImplementedException"
-    assert "ListAliases" in err["Error"]["Message"]
+    assert "ListCodeSigningConfigs" in err["Error"]["Message"]
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 501
 
 

@@ -40,8 +40,13 @@ def main(argv: list[str]) -> None:
     sock = os.fdopen(sock_fd, "r+b", buffering=0)
     # sys.path[0] is this script's directory; a function's modules must win, as with
     # AWS's bootstrap, so /var/task takes its place and wire loads under a private name.
+    # (With PYTHONSAFEPATH there is no script entry: /var/task goes in front of
+    # PYTHONPATH's, which stay.)
     here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[0] = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
+    if sys.path and sys.path[0] == here:
+        sys.path[0] = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
+    else:
+        sys.path.insert(0, os.environ.get("LAMBDA_TASK_ROOT", "/var/task"))
     wire = _load_private("_lambdaplane_wire", os.path.join(here, "wire.py"))
     from awslambdaric import bootstrap
     from awslambdaric.lambda_runtime_client import InvocationRequest
@@ -60,6 +65,9 @@ def main(argv: list[str]) -> None:
         task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
         os.chdir(task_root)
         sys.path[0] = task_root
+        # The layers at /opt were mounted after this interpreter started: forget that
+        # PYTHONPATH's /opt directories were missing when it first looked.
+        sys.path_importer_cache.clear()
 
     class FrameRuntimeClient:
         """The subset of awslambdaric's LambdaRuntimeClient that ``bootstrap.run`` calls."""

@@ -29,7 +29,12 @@ Rules (wording checked against responses recorded from AWS):
   and inside structures.
 - ``overrides`` (shape name -> {"min"|"max"|"pattern"|"enum": value or None to drop})
   replace model constraints, e.g. ``{"MemorySize": {"max": 10240}}``; ``skip_enum``
-  names shapes whose enum the service checks itself (e.g. ``Runtime``).
+  names shapes whose enum the service checks itself (e.g. ``Runtime``). An ``enum`` on a
+  list shape checks every item and is reported once, for the list (``Value '[a, b]' at
+  'compatibleRuntimes' ... Member must satisfy enum value set: [...]``, as AWS checks
+  CompatibleRuntimes); ``enum_shown`` is the set printed when AWS prints another set
+  than it accepts. ``{"order": [member, ...]}`` on a structure shape reports its
+  members in that order (AWS's), where botocore's differs.
 - blob lengths are not checked here (the service owns size limits).
 """
 
@@ -177,6 +182,10 @@ def _one_of(allowed: frozenset[str]) -> Predicate:
     return lambda value: value in allowed
 
 
+def _all_of(allowed: frozenset[str]) -> Predicate:
+    return lambda items: all(item is None or item in allowed for item in items)
+
+
 _NUMBER_TYPES = ("integer", "long", "short", "byte", "double", "float")
 _SCALAR_TYPES = ("string", *_NUMBER_TYPES)
 
@@ -239,14 +248,16 @@ class _Scalar:
                         f"Member must satisfy regular expression pattern: {pattern}",
                     )
                 )
-            enum = rules.get("enum")
-            if enum:
-                self.checks.append(
-                    (
-                        _one_of(frozenset(enum)),
-                        f"Member must satisfy enum value set: [{', '.join(enum)}]",
-                    )
+        enum = rules.get("enum")
+        if enum and self.kind in ("string", "list"):
+            allowed = frozenset(enum)
+            shown = rules.get("enum_shown") or enum
+            self.checks.append(
+                (
+                    _one_of(allowed) if self.kind == "string" else _all_of(allowed),
+                    f"Member must satisfy enum value set: [{', '.join(shown)}]",
                 )
+            )
         self.descriptions = [description for _, description in self.checks]
 
     def applies(self, value: Any) -> bool:
@@ -343,6 +354,9 @@ class Validator:
         compiled = self._structures[key] = _Structure()
         required = set(shape.required_members)
         members = list(shape.members.items())
+        order = self._overrides.get(shape.name, {}).get("order")
+        if order:  # AWS's member order, where it differs from botocore's
+            members.sort(key=lambda item: order.index(item[0]) if item[0] in order else len(order))
         if top_level:
             members.sort(
                 key=lambda item: _LOCATION_ORDER.get(item[1].serialization.get("location") or "", 3)

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdaplane.invoke.service import InvokeService
+from lambdaplane.service.aliases import AliasService
 from lambdaplane.service.code_urls import CodeUrlSigner
 from lambdaplane.service.event_configs import EventInvokeConfigService
 from lambdaplane.service.functions import FunctionService
+from lambdaplane.service.layers import LayerService
 from lambdaplane.service.tagging import TagService
 
 
@@ -19,8 +21,10 @@ class Services:
 
     functions: FunctionService
     tags: TagService
+    aliases: AliasService
     invoke: InvokeService
     event_configs: EventInvokeConfigService
+    layers: LayerService
     code_urls: CodeUrlSigner
     clock: Callable[[], float]
 

@@ -42,6 +42,20 @@ def update_function_configuration(ctx: RequestContext, req: dict[str, Any]) -> d
 def delete_function(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
     services = ctx.services
     services.functions.delete_function(req["FunctionName"], req.get("Qualifier"))
-    # A function re-created under the same name starts without the old async settings.
-    services.event_configs.forget_function(services.functions.scope.parse(req["FunctionName"]).name)
+    ref = services.functions.scope.parse(req["FunctionName"], req.get("Qualifier"))
+    if ref.qualifier is None:
+        # A function re-created under the same name starts without the old async settings.
+        services.event_configs.forget_function(ref.name)
+    else:
+        services.event_configs.forget_qualifier(ref.name, ref.qualifier)
     return {"__status__": 204}
+
+
+def publish_version(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return ctx.services.functions.publish_version(req)
+
+
+def list_versions_by_function(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+    return ctx.services.functions.list_versions(
+        req["FunctionName"], req.get("Marker"), req.get("MaxItems")
+    )

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from lambdaplane.handlers import account, event_configs, functions, invoke, tags
+from lambdaplane.handlers import (
+    account,
+    aliases,
+    event_configs,
+    functions,
+    invoke,
+    layers,
+    tags,
+)
 from lambdaplane.handlers.base import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -12,8 +20,16 @@ HANDLERS: dict[str, Handler] = {
     "GetFunction": Handler(functions.get_function),
     "GetFunctionConfiguration": Handler(functions.get_function_configuration),
     "ListFunctions": Handler(functions.list_functions),
-    "UpdateFunctionConfiguration": Handler(functions.update_function_configuration),
+    # With Layers, it may read the function's package to measure it: off the loop.
+    "UpdateFunctionConfiguration": Handler(functions.update_function_configuration, blocking=True),
     "DeleteFunction": Handler(functions.delete_function),
+    "PublishVersion": Handler(functions.publish_version),
+    "ListVersionsByFunction": Handler(functions.list_versions_by_function),
+    "CreateAlias": Handler(aliases.create_alias),
+    "GetAlias": Handler(aliases.get_alias),
+    "UpdateAlias": Handler(aliases.update_alias),
+    "DeleteAlias": Handler(aliases.delete_alias),
+    "ListAliases": Handler(aliases.list_aliases),
     "TagResource": Handler(tags.tag_resource),
     "UntagResource": Handler(tags.untag_resource),
     "ListTags": Handler(tags.list_tags),
@@ -25,4 +41,14 @@ HANDLERS: dict[str, Handler] = {
     "DeleteFunctionEventInvokeConfig": Handler(event_configs.delete_function_event_invoke_config),
     "ListFunctionEventInvokeConfigs": Handler(event_configs.list_function_event_invoke_configs),
     "InvokeAsync": Handler(coroutine=invoke.invoke_async),
+    # Publishing inspects and writes a zip of up to 50 MB: off the loop.
+    "PublishLayerVersion": Handler(layers.publish_layer_version, blocking=True),
+    "GetLayerVersion": Handler(layers.get_layer_version),
+    "GetLayerVersionByArn": Handler(layers.get_layer_version_by_arn),
+    "ListLayers": Handler(layers.list_layers),
+    "ListLayerVersions": Handler(layers.list_layer_versions),
+    "DeleteLayerVersion": Handler(layers.delete_layer_version),
+    "AddLayerVersionPermission": Handler(layers.add_layer_version_permission),
+    "RemoveLayerVersionPermission": Handler(layers.remove_layer_version_permission),
+    "GetLayerVersionPolicy": Handler(layers.get_layer_version_policy),
 }

@@ -166,8 +166,9 @@ class Environment:
         self._exit_status: str | None = None
         self.init_duration_ms: float | None = None
         # Managed Python runtimes talk frames directly (agent/pyruntime.py); the rest go
-        # through the agent and the HTTP Runtime API.
-        self.direct = image.runtime.family == "python"
+        # through the agent and the HTTP Runtime API, as do functions whose layers bring
+        # external extensions (the agent runs those).
+        self.direct = image.runtime.family == "python" and not image.extensions
         self._log_fd = -1
         self._exit_watch: asyncio.Task[None] | None = None
         self._release: Callable[[], None] | None = None  # undo what adopt() mounted
@@ -228,7 +229,15 @@ class Environment:
         started = self._clock()
         source = mounts.read_only_source(self.image.code_dir, self.image.code_dir.name)
         mounts.attach(source, prewarmed.slot)
-        self._release = lambda: mounts.release_slot(prewarmed.slot)
+        if self.image.opt_dir is not None:
+            layers = mounts.read_only_source(self.image.opt_dir, f"opt-{self.image.opt_dir.name}")
+            mounts.attach(layers, prewarmed.opt_slot)
+
+        def release() -> None:
+            mounts.release_slot(prewarmed.slot)
+            mounts.release_slot(prewarmed.opt_slot)
+
+        self._release = release
         cgroup = getattr(prewarmed.running, "cgroup", None)
         if cgroup is not None:
             with contextlib.suppress(OSError):
@@ -324,6 +333,7 @@ class Environment:
             argv=argv,
             env=environment(image, self._region, self.log_stream),
             code_dir=image.code_dir,
+            opt_dir=image.opt_dir,
             runtime_dir=runtime.runtime_dir,
             agent_dir=self._agent.directory,
             host_ro_paths=tuple(sorted(host_paths)),

@@ -47,9 +47,21 @@ class FunctionImage:
     variables: dict[str, str] = field(default_factory=dict)
     log_format: str = "Text"
     log_level: str | None = None  # ApplicationLogLevel, with the JSON format
+    opt_dir: Path | None = None  # the function's layers merged in order (/opt); None: none
+
+    @property
+    def extensions(self) -> bool:
+        """Whether its layers bring external extensions (``/opt/extensions``)."""
+        return self.opt_dir is not None and (self.opt_dir / "extensions").is_dir()
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], runtime: Runtime, code_dir: Path) -> FunctionImage:
+    def from_config(
+        cls,
+        config: dict[str, Any],
+        runtime: Runtime,
+        code_dir: Path,
+        opt_dir: Path | None = None,
+    ) -> FunctionImage:
         return cls(
             pool_key=pool_key(config),
             function_name=config["FunctionName"],
@@ -65,4 +77,5 @@ class FunctionImage:
             variables=dict((config.get("Environment") or {}).get("Variables") or {}),
             log_format=config["LoggingConfig"].get("LogFormat", "Text"),
             log_level=config["LoggingConfig"].get("ApplicationLogLevel"),
+            opt_dir=opt_dir,
         )

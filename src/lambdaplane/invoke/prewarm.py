@@ -11,7 +11,10 @@ exactly the init AWS runs, minus the interpreter's own start.
 Only managed Python runtimes with Text logs and no ``PYTHON*``/``LD_*`` variables
 qualify (those change how the interpreter starts, which has already happened); the
 rest, and every environment when this process may not mount (not root), start the
-ordinary way.
+ordinary way. Layers are mounted at /opt the same way as the code at /var/task (the
+interpreter's ``PYTHONPATH`` names /opt's directories from the start), except layers
+with external extensions (they need the agent) or native libraries in ``lib/`` (the
+dynamic loader reads ``LD_LIBRARY_PATH`` only when the interpreter starts).
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ class Prewarmed:
     running: RunningSandbox
     host_sock: socket.socket
     log_fd: int
-    slot: Path
+    slot: Path  # bound at /var/task
+    opt_slot: Path  # bound at /opt
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -67,6 +71,8 @@ def key_for(image: FunctionImage) -> PrewarmKey | None:
     if image.runtime.family != "python" or image.log_format != "Text":
         return None
     if any(k.startswith(_STARTUP_PREFIXES) for k in image.variables):
+        return None
+    if image.opt_dir is not None and (image.extensions or (image.opt_dir / "lib").is_dir()):
         return None
     return PrewarmKey(image.runtime.id, image.memory_mb, image.tmp_mb)
 
@@ -153,6 +159,7 @@ class Prewarmer:
         assert runtime.executable is not None
         env_id = uuid.uuid4().hex
         slot = self.mounts.new_slot(env_id)
+        opt_slot = self.mounts.new_slot(f"{env_id}-opt")
         host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()
         host_paths = tuple(p for p in (runtime.prefix,) if p is not None and p != Path("/usr"))
@@ -167,6 +174,7 @@ class Prewarmer:
             ),
             env=startup_environment(runtime),
             code_dir=slot,
+            opt_dir=opt_slot,
             runtime_dir=runtime.runtime_dir,
             agent_dir=self._agent_dir,
             host_ro_paths=host_paths,
@@ -182,6 +190,7 @@ class Prewarmer:
             host_sock.close()
             os.close(log_read)
             self.mounts.release_slot(slot)
+            self.mounts.release_slot(opt_slot)
             raise
         finally:
             child_sock.close()
@@ -192,7 +201,7 @@ class Prewarmer:
         if cgroup is not None:
             with contextlib.suppress(OSError):
                 cgroup.set_cpu_weight(None)
-        return Prewarmed(key, env_id, running, host_sock, log_read, slot, self._clock())
+        return Prewarmed(key, env_id, running, host_sock, log_read, slot, opt_slot, self._clock())
 
     def _retire(self, prewarmed: Prewarmed) -> None:
         task = asyncio.get_running_loop().create_task(self.discard(prewarmed))
@@ -206,6 +215,7 @@ class Prewarmer:
         with contextlib.suppress(OSError):
             os.close(prewarmed.log_fd)
         self.mounts.release_slot(prewarmed.slot)
+        self.mounts.release_slot(prewarmed.opt_slot)
 
     async def trim(self) -> None:
         """Retire the sandboxes of kinds nobody has cold-started for ``max_idle`` seconds."""

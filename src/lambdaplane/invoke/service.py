@@ -22,9 +22,11 @@ from lambdaplane.errors import (
     NotImplementedYet,
     ResourceConflictException,
 )
+from lambdaplane.invoke.counters import InvocationCounters
 from lambdaplane.invoke.environment import EnvironmentGone, InvokeRequest
 from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.invoke.pools import EnvironmentPools
+from lambdaplane.service.function_layers import LayerRefs
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.runtimes import RuntimeCatalog
 from lambdaplane.store.functions import LATEST, StoredFunction
@@ -56,6 +58,8 @@ class InvokeService:
         pools: EnvironmentPools,
         runtimes: RuntimeCatalog,
         unpacked: Callable[[str], Path],
+        counters: InvocationCounters | None = None,
+        opt_dir: Callable[[LayerRefs | None], Path | None] | None = None,
     ) -> None:
         self._functions = functions
         self._pools = pools
@@ -63,6 +67,8 @@ class InvokeService:
         self._unpacked = unpacked
         self._images: dict[tuple[str, str], tuple[str, FunctionImage]] = {}
         self._enqueue: Callable[[str, str, str, bytes], None] | None = None
+        self._counters = counters
+        self._opt_dir = opt_dir  # a function's layers merged, for /opt
 
     def accept_events_with(self, enqueue: Callable[[str, str, str, bytes], None]) -> None:
         """Where InvocationType=Event stores events: (name, qualifier, request id, payload)."""
@@ -95,7 +101,11 @@ class InvokeService:
             raise InvalidParameterValueException(
                 f"The runtime {config.get('Runtime')} of this function is not available on this host."
             )
-        image = FunctionImage.from_config(config, runtime, self._unpacked(stored.code_sha256))
+        layers = config.get("Layers")
+        opt_dir = self._opt_dir(layers) if layers and self._opt_dir is not None else None
+        image = FunctionImage.from_config(
+            config, runtime, self._unpacked(stored.code_sha256), opt_dir
+        )
         self._images[(stored.name, stored.version)] = (stored.revision_id, image)
         return image
 
@@ -116,12 +126,22 @@ class InvokeService:
             )
         return stored
 
-    def accept_event(self, stored: StoredFunction, payload: bytes, request_id: str) -> InvokeResult:
-        """Store an asynchronous invocation durably; 202 once it is committed."""
+    def accept_event(
+        self,
+        stored: StoredFunction,
+        payload: bytes,
+        request_id: str,
+        qualifier: str | None = None,
+    ) -> InvokeResult:
+        """Store an asynchronous invocation durably; 202 once it is committed.
+
+        An event for an alias stays addressed to the alias: its routing picks the version
+        when the event runs, and the function sees the alias's ARN.
+        """
         self.check_payload(payload, MAX_ASYNC_PAYLOAD_BYTES)
         if self._enqueue is None:
             raise NotImplementedYet("Asynchronous invocation is not available on this server.")
-        self._enqueue(stored.name, stored.version, request_id, payload or b"{}")
+        self._enqueue(stored.name, qualifier or stored.version, request_id, payload or b"{}")
         return InvokeResult(202, b"", stored.version)
 
     async def invoke(
@@ -136,10 +156,11 @@ class InvokeService:
         request_id: str | None = None,
     ) -> InvokeResult:
         stored = self.resolve(function_name, qualifier)
+        ref = self._functions.scope.parse(function_name, qualifier)
         if invocation_type == "DryRun":
             return InvokeResult(204, b"", stored.version)
         if invocation_type == "Event":
-            return self.accept_event(stored, payload, request_id or ids.request_id())
+            return self.accept_event(stored, payload, request_id or ids.request_id(), ref.qualifier)
         self.check_payload(payload)
         if client_context is not None:
             client_context = _decode_client_context(client_context)
@@ -158,6 +179,8 @@ class InvokeService:
                         payload=payload or b"{}",
                         client_context=client_context,
                         trace_id=ids.trace_id(time.time()),
+                        # The ARN the caller used: unqualified, or with its version or alias.
+                        invoked_arn=self._functions.scope.function_arn(ref.name, ref.qualifier),
                     )
                 )
             except EnvironmentGone:
@@ -168,6 +191,8 @@ class InvokeService:
                 await self._pools.release(env)
             break
         log_result = base64.b64encode(env.tail()).decode() if tail else None
+        if self._counters is not None:
+            self._counters.record(stored.name, image.version, outcome.function_error is not None)
         return InvokeResult(200, outcome.payload, image.version, outcome.function_error, log_result)
 
 

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 import lambdaplane.agent
 from lambdaplane import ids
+from lambdaplane.api.edge_rules import LAYER_VERSION_ARN_PATTERN, per_operation
 from lambdaplane.api.model import load_service_model
 from lambdaplane.api.protocol import parse_request, render_error, serialize_response, validate
 from lambdaplane.api.routing import Router
@@ -32,8 +33,10 @@ from lambdaplane.asyncinvoke.queue import AsyncQueue
 from lambdaplane.asyncinvoke.workers import AsyncDelivery, DeliverySettings
 from lambdaplane.auth import KeyStore, SignedRequest, verify
 from lambdaplane.code import CodeStore
+from lambdaplane.code.layers import LayerTrees
 from lambdaplane.errors import LambdaError, NotImplementedYet, RequestEntityTooLargeException
 from lambdaplane.handlers import HANDLERS, RequestContext, Services
+from lambdaplane.invoke.counters import InvocationCounters
 from lambdaplane.invoke.environment import AgentLaunch
 from lambdaplane.invoke.logsink import LogSink
 from lambdaplane.invoke.mounts import Mounts
@@ -43,15 +46,24 @@ from lambdaplane.invoke.scheduler import Limits
 from lambdaplane.invoke.service import InvokeService
 from lambdaplane.sandbox import BubblewrapSandbox, CpuPolicy
 from lambdaplane.server.background import Settler
+from lambdaplane.service.aliases import AliasService
 from lambdaplane.service.code_urls import PATH_PREFIX, CodeUrlSigner
 from lambdaplane.service.event_configs import EventInvokeConfigService
 from lambdaplane.service.functions import FunctionService
+from lambdaplane.service.layers import LayerService
 from lambdaplane.service.names import Scope
 from lambdaplane.service.runtimes import Runtime, RuntimeCatalog, discover
 from lambdaplane.service.tagging import TagService
 from lambdaplane.settings import Settings
-from lambdaplane.store import FunctionRepository, TagRepository, open_engine, upgrade
+from lambdaplane.store import (
+    AliasRepository,
+    FunctionRepository,
+    TagRepository,
+    open_engine,
+    upgrade,
+)
 from lambdaplane.store.event_configs import EventInvokeConfigRepository
+from lambdaplane.store.layers import LayerRepository
 from lambdaplane.store.logs import LogRepository
 
 Scope_ = MutableMapping[str, Any]
@@ -70,8 +82,11 @@ CONSTRAINT_OVERRIDES: dict[str, dict[str, Any]] = {
     "MemorySize": {"max": 10240},
     "Timeout": {"max": 900},
     "EphemeralStorageSize": {"max": 10240},
+    # AWS prints the layer version ARN pattern without the model's outer parentheses.
+    "LayerVersionArn": {"pattern": LAYER_VERSION_ARN_PATTERN},
 }
 SERVICE_CHECKED_ENUMS = frozenset({"Runtime"})
+OPERATION_RULES = per_operation(CONSTRAINT_OVERRIDES, SERVICE_CHECKED_ENUMS)
 _JSON = [(b"content-type", b"application/json")]
 
 
@@ -91,6 +106,7 @@ class Components:
     logs: LogRepository
     delivery: AsyncDelivery
     queue: AsyncQueue
+    counters: InvocationCounters
 
 
 def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Components:
@@ -106,7 +122,23 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
     tags_repo = TagRepository(engine)
     catalog = runtimes or discover(runtimes_dir=settings.runtimes_dir)
     settler = Settler()
-    functions = FunctionService(scope, functions_repo, tags_repo, code, catalog, settler.schedule)
+    layers = LayerService(
+        scope,
+        LayerRepository(engine, settings.account_id, settings.region),
+        code,
+        LayerTrees(settings.data_dir / "code" / "opt", code.unpacked),
+    )
+    aliases_repo = AliasRepository(engine, settings.account_id, settings.region)
+    functions = FunctionService(
+        scope,
+        functions_repo,
+        tags_repo,
+        code,
+        catalog,
+        settler.schedule,
+        aliases=aliases_repo,
+        layers=layers,
+    )
     settler.bind(functions.settle)
     logs = LogRepository(engine)
     sink = LogSink(logs)
@@ -139,11 +171,15 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         max_parallel_starts=settings.max_parallel_cold_starts,
         prewarmer=prewarmer,
     )
-    invoke = InvokeService(functions, pools, catalog, code.unpacked)
+    counters = InvocationCounters()
+    invoke = InvokeService(
+        functions, pools, catalog, code.unpacked, counters, opt_dir=layers.opt_dir
+    )
     event_configs = EventInvokeConfigService(
         scope,
         functions_repo,
         EventInvokeConfigRepository(engine, settings.account_id, settings.region),
+        aliases_repo,
     )
     queue = AsyncQueue(engine, settings.account_id, settings.region)
 
@@ -178,8 +214,10 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
     services = Services(
         functions=functions,
         tags=TagService(scope, functions_repo, tags_repo),
+        aliases=AliasService(scope, functions_repo, aliases_repo, functions),
         invoke=invoke,
         event_configs=event_configs,
+        layers=layers,
         code_urls=CodeUrlSigner.open(settings.data_dir, settings.code_url_ttl_seconds),
         clock=time.time,
     )
@@ -197,6 +235,7 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         logs,
         delivery,
         queue,
+        counters,
     )
 
 
@@ -305,7 +344,10 @@ class LambdaplaneApp:
         )
 
         params = parse_request(operation, uri_params, query, headers, body)
-        validate(operation, params, overrides=CONSTRAINT_OVERRIDES, skip_enum=SERVICE_CHECKED_ENUMS)
+        overrides, skip_enum = OPERATION_RULES.get(
+            operation.name, (CONSTRAINT_OVERRIDES, SERVICE_CHECKED_ENUMS)
+        )
+        validate(operation, params, overrides=overrides, skip_enum=skip_enum)
         handler = HANDLERS.get(operation.name)
         if handler is None:
             raise NotImplementedYet(
@@ -366,7 +408,15 @@ class LambdaplaneApp:
             "# HELP lambdaplane_environments Live execution environments.",
             "# TYPE lambdaplane_environments gauge",
             f"lambdaplane_environments {len(self.c.pools.live)}",
+            "# HELP lambdaplane_invocations_total Function runs by function, executed version and outcome.",
+            "# TYPE lambdaplane_invocations_total counter",
         ]
+        for (function, version), tally in sorted(self.c.counters.snapshot().items()):
+            for outcome, value in (("success", tally.success), ("error", tally.error)):
+                labels = (
+                    f'function="{_label(function)}",version="{_label(version)}",outcome="{outcome}"'
+                )
+                lines.append(f"lambdaplane_invocations_total{{{labels}}} {value}")
         return "\n".join(lines) + "\n"
 
     async def _download_code(self, scope: Scope_, send: Send, name: str) -> None:
@@ -391,6 +441,11 @@ class LambdaplaneApp:
         data = await asyncio.to_thread(self.c.code.read, sha256_hex)
         headers = [(b"content-type", b"application/zip")]
         await _respond(send, 200, headers, b"" if scope["method"] == "HEAD" else data, len(data))
+
+
+def _label(value: str) -> str:
+    """A Prometheus label value, escaped as the text format requires."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _too_large(operation: str) -> RequestEntityTooLargeException:

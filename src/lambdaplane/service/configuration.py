@@ -79,11 +79,18 @@ def check_environment(environment: dict[str, Any] | None) -> None:
 
 
 def check_layers(layers: list[str] | None) -> None:
-    """No layer versions exist yet, so any reference is to one that does not exist."""
+    """At most 5 layers (AWS's first check); the layer service resolves the versions."""
+    if layers and len(layers) > 5:
+        raise InvalidParameterValueException("Cannot reference more than 5 layers.")
+
+
+def with_layers(config: dict[str, Any], layers: list[dict[str, Any]]) -> dict[str, Any]:
+    """``config`` with its ``Layers`` ([{"Arn", "CodeSize"}], as AWS shows them); none
+    removes the key, as AWS omits it for a function without layers."""
+    config = {k: v for k, v in config.items() if k != "Layers"}
     if layers:
-        if len(layers) > 5:
-            raise InvalidParameterValueException("Cannot reference more than 5 layers.")
-        raise InvalidParameterValueException(f"Layer version {layers[0]} does not exist.")
+        config["Layers"] = [dict(layer) for layer in layers]
+    return dict(sorted(config.items()))
 
 
 def check_tags(tags: dict[str, str]) -> None:
@@ -299,6 +306,6 @@ def failed(config: dict[str, Any], revision_id: str, reason: str, code: str) -> 
 def for_listing(config: dict[str, Any], qualified: bool) -> dict[str, Any]:
     """A configuration as ListFunctions shows it."""
     item = {k: v for k, v in config.items() if k not in _NOT_LISTED}
-    if qualified:
+    if qualified and config["Version"] == "$LATEST":  # a version's ARN is qualified already
         item["FunctionArn"] = f"{config['FunctionArn']}:{config['Version']}"
     return item

@@ -7,8 +7,8 @@ delivers); Update changes only the top-level settings it names. Reads never chec
 function: like AWS, Get and Delete of a missing function say it has no config.
 
 Messages, codes and the order of checks follow responses recorded against AWS
-(``TestLambdaEventInvokeConfig`` in ``shared/aws-reference``). lambdaplane has no
-versions or aliases yet, so only ``$LATEST`` can be configured.
+(``TestLambdaEventInvokeConfig`` in ``shared/aws-reference``). ``$LATEST``, a
+published version or an alias can each have one.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from lambdaplane.errors import (
     ResourceNotFoundException,
 )
 from lambdaplane.service.names import MAX_NAME_LENGTH, Scope
-from lambdaplane.store import FunctionRepository
+from lambdaplane.store import AliasRepository, FunctionRepository
 from lambdaplane.store.event_configs import EventInvokeConfigRepository, StoredEventInvokeConfig
 from lambdaplane.store.functions import LATEST
 
@@ -152,11 +152,16 @@ def destination_kind(arn: str) -> str | None:
 
 class EventInvokeConfigService:
     def __init__(
-        self, scope: Scope, functions: FunctionRepository, configs: EventInvokeConfigRepository
+        self,
+        scope: Scope,
+        functions: FunctionRepository,
+        configs: EventInvokeConfigRepository,
+        aliases: AliasRepository | None = None,
     ) -> None:
         self.scope = scope
         self._functions = functions
         self._configs = configs
+        self._aliases = aliases
 
     # -- reads -------------------------------------------------------------------------
 
@@ -246,6 +251,10 @@ class EventInvokeConfigService:
         """Drop every config of a function that was deleted."""
         self._configs.drop_function(function_name)
 
+    def forget_qualifier(self, function_name: str, qualifier: str) -> None:
+        """Drop the config of a version (or alias) that was deleted."""
+        self._configs.delete(function_name, qualifier)
+
     # -- helpers -----------------------------------------------------------------------
 
     def _target(self, function_name: str, qualifier: str | None) -> tuple[str, str]:
@@ -260,10 +269,11 @@ class EventInvokeConfigService:
         return name, version
 
     def _exists(self, name: str, version: str) -> bool:
-        # Versions and aliases do not exist yet: only $LATEST can be found.
-        if version != LATEST or len(name) > MAX_NAME_LENGTH:
+        if len(name) > MAX_NAME_LENGTH:
             return False
-        return self._functions.get(name, version) is not None
+        if version == LATEST or version.isdigit():
+            return self._functions.get(name, version) is not None
+        return self._aliases is not None and self._aliases.get(name, version) is not None
 
     def _check_destinations(self, function_name: str, destinations: Destinations | None) -> None:
         """AWS's checks, in its order: every ARN's type, then each Lambda destination."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -21,16 +22,23 @@ from lambdaplane.code import CodeStore, check_zipped_size, inspect_zip
 from lambdaplane.errors import (
     CodeSigningConfigNotFoundException,
     InvalidParameterValueException,
-    NotImplementedYet,
     PreconditionFailedException,
     ResourceConflictException,
     ValidationException,
 )
 from lambdaplane.service import configuration as cfg
+from lambdaplane.service import versions
+from lambdaplane.service.function_layers import FunctionLayers, NoLayers
 from lambdaplane.service.names import MAX_NAME_LENGTH, Scope
 from lambdaplane.service.runtimes import RuntimeCatalog
 from lambdaplane.service.state import State, UpdateStatus
-from lambdaplane.store import FunctionRepository, StoredFunction, TagRepository
+from lambdaplane.store import (
+    AliasRepository,
+    FunctionRepository,
+    StoredAlias,
+    StoredFunction,
+    TagRepository,
+)
 from lambdaplane.store.functions import LATEST, AlreadyExists
 
 DEFAULT_PAGE = 50
@@ -62,42 +70,82 @@ class FunctionService:
         runtimes: RuntimeCatalog,
         schedule_settle: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
+        aliases: AliasRepository | None = None,
+        choose: Callable[[], float] = random.random,
+        layers: FunctionLayers | None = None,
     ) -> None:
         self.scope = scope
         self._functions = functions
+        self._aliases = aliases
+        self._choose = choose  # uniform in [0, 1): picks an alias's weighted version
         self._tags = tags
         self._code = code
         self._runtimes = runtimes
         self._schedule_settle = schedule_settle
         self._clock = clock
+        self._layers: FunctionLayers = layers or NoLayers()
         self._invoke_cache: dict[tuple[str, str], tuple[float, StoredFunction]] = {}
+        self._alias_cache: dict[tuple[str, str], tuple[float, StoredAlias | None]] = {}
 
     # -- reads -------------------------------------------------------------------------
 
     def load(
         self, function_name: str, qualifier: str | None = None, conn: Connection | None = None
     ) -> StoredFunction:
-        """The function version named, or ResourceNotFoundException."""
+        """The function version named (an alias names its primary version), or
+        ResourceNotFoundException."""
         ref = self.scope.parse(function_name, qualifier)
         version = ref.qualifier or LATEST
-        stored = (
-            self._functions.get(ref.name, version, conn)
-            if len(ref.name) <= MAX_NAME_LENGTH
-            else None
-        )
+        stored = None
+        if len(ref.name) <= MAX_NAME_LENGTH:
+            if is_alias(version):
+                alias = self._aliases.get(ref.name, version) if self._aliases else None
+                if alias is not None:
+                    stored = self._functions.get(ref.name, alias.function_version, conn)
+            else:
+                stored = self._functions.get(ref.name, version, conn)
         if stored is None:
             raise self.scope.not_found(ref.name, ref.qualifier)
         return stored
 
+    def load_alias(self, function_name: str, alias: str) -> StoredAlias | None:
+        """An alias from a short-lived in-memory copy (the invoke hot path)."""
+        key = (function_name, alias)
+        now = self._clock()
+        hit = self._alias_cache.get(key)
+        if hit is not None and now - hit[0] < INVOKE_CACHE_SECONDS:
+            return hit[1]
+        stored = self._aliases.get(function_name, alias) if self._aliases else None
+        self._alias_cache[key] = (now, stored)
+        return stored
+
+    def alias_changed(self, function_name: str) -> None:
+        """Forget cached aliases of a function (called by the alias service on writes)."""
+        for key in [k for k in self._alias_cache if k[0] == function_name]:
+            del self._alias_cache[key]
+
     def load_for_invoke(self, function_name: str, qualifier: str | None) -> StoredFunction:
-        """Like ``load``, from a short-lived in-memory copy (the invoke hot path)."""
+        """Like ``load``, from a short-lived in-memory copy (the invoke hot path).
+
+        An alias with a routing configuration picks its additional version with that
+        version's weight, afresh for every call.
+        """
         ref = self.scope.parse(function_name, qualifier)
-        key = (ref.name, ref.qualifier or LATEST)
+        version = ref.qualifier or LATEST
+        if is_alias(version):
+            alias = self.load_alias(ref.name, version) if len(ref.name) <= MAX_NAME_LENGTH else None
+            if alias is None:
+                raise self.scope.not_found(ref.name, version)
+            version = alias.function_version
+            for extra, weight in alias.routing.items():
+                if self._choose() < weight:
+                    version = extra
+        key = (ref.name, version)
         now = self._clock()
         hit = self._invoke_cache.get(key)
         if hit is not None and now - hit[0] < INVOKE_CACHE_SECONDS:
             return hit[1]
-        stored = self.load(function_name, qualifier)
+        stored = self.load(ref.name, version)
         self._invoke_cache[key] = (now, stored)
         return stored
 
@@ -106,16 +154,25 @@ class FunctionService:
             del self._invoke_cache[key]
 
     def get_configuration(self, function_name: str, qualifier: str | None) -> dict[str, Any]:
-        return self.load(function_name, qualifier).config
+        ref = self.scope.parse(function_name, qualifier)
+        return self._presented(self.load(function_name, qualifier), ref.qualifier)
+
+    def _presented(self, stored: StoredFunction, qualifier: str | None) -> dict[str, Any]:
+        """A version's configuration under the ARN it was asked for by: an explicit
+        ``$LATEST`` or an alias qualifies the ARN, as AWS shows it."""
+        if qualifier is None or qualifier == stored.version != LATEST:
+            return stored.config
+        return {**stored.config, "FunctionArn": self.scope.function_arn(stored.name, qualifier)}
 
     def get_function(
         self, function_name: str, qualifier: str | None, code_url: Callable[[str], str]
     ) -> dict[str, Any]:
+        ref = self.scope.parse(function_name, qualifier)
         with self._functions.connect() as conn:
             stored = self.load(function_name, qualifier, conn)
             tags = self._tags.get(self.scope.function_arn(stored.name), conn)
         result: dict[str, Any] = {
-            "Configuration": stored.config,
+            "Configuration": self._presented(stored, ref.qualifier),
             "Code": {"RepositoryType": "S3", "Location": code_url(stored.code_sha256)},
         }
         if tags:
@@ -126,14 +183,44 @@ class FunctionService:
         self, marker: str | None, max_items: int | None, all_versions: bool
     ) -> dict[str, Any]:
         limit = max_items or DEFAULT_PAGE
-        after = _decode_marker(marker) if marker else None
-        rows = self._functions.page(after, limit + 1, None if all_versions else LATEST)
+        after, after_version = None, None
+        if marker:
+            after, _, after_version = _decode_marker(marker).partition(":")
+        rows = self._functions.page(
+            after, limit + 1, None if all_versions else LATEST, after_version or None
+        )
         page = rows[:limit]
         result: dict[str, Any] = {
             "Functions": [cfg.for_listing(r.config, qualified=all_versions) for r in page]
         }
         if len(rows) > limit:
-            result["NextMarker"] = _encode_marker(page[-1].name)
+            last = page[-1]
+            result["NextMarker"] = _encode_marker(
+                f"{last.name}:{last.version}" if all_versions else last.name
+            )
+        return result
+
+    def list_versions(
+        self, function_name: str, marker: str | None, max_items: int | None
+    ) -> dict[str, Any]:
+        """ListVersionsByFunction: $LATEST, then every published version in order."""
+        ref = self.scope.parse(function_name)
+        if len(ref.name) > MAX_NAME_LENGTH or self._functions.get(ref.name) is None:
+            raise self.scope.not_found(ref.name)
+        limit = max_items or DEFAULT_PAGE
+        start = 0
+        if marker:
+            position = _decode_marker(marker)
+            if not position.isdigit():
+                raise InvalidParameterValueException("Invalid marker: " + marker)
+            start = int(position)
+        rows = self._functions.versions(ref.name, start, limit + 1)
+        page = rows[:limit]
+        result: dict[str, Any] = {
+            "Versions": [cfg.for_listing(r.config, qualified=True) for r in page]
+        }
+        if len(rows) > limit:
+            result["NextMarker"] = _encode_marker(str(start + limit))
         return result
 
     # -- writes ------------------------------------------------------------------------
@@ -160,11 +247,6 @@ class FunctionService:
                 "deployment packages."
             )
         runtime = self._runtimes.require(request["Runtime"])
-        if request.get("Publish"):
-            raise NotImplementedYet(
-                "CreateFunction with Publish=true needs function versions, which lambdaplane "
-                "does not offer yet."
-            )
         if request.get("CodeSigningConfigArn"):
             raise CodeSigningConfigNotFoundException(
                 "The code signing configuration cannot be found. Check that the provided "
@@ -177,6 +259,9 @@ class FunctionService:
         zip_bytes = _zip_from(request.get("Code") or {})
         check_zipped_size(len(zip_bytes))
         summary = inspect_zip(zip_bytes)
+        layers = self._layers.resolve(
+            request.get("Layers") or [], summary.sha256_hex, summary.unzipped_size
+        )
         if self._functions.get(name) is not None:
             raise _already_exists(name)
         self._code.put(zip_bytes)
@@ -189,6 +274,7 @@ class FunctionService:
             code_size=summary.size,
             revision_id=new_revision(),
         )
+        config = cfg.with_layers(config, layers)
         stored = StoredFunction(
             name=name,
             version=LATEST,
@@ -199,8 +285,13 @@ class FunctionService:
             code_size=summary.size,
             config=config,
         )
+        first_version = None
+        if request.get("Publish"):
+            first_version = self._snapshot(stored, "1", None)
+            # AWS answers with $LATEST's configuration, numbered as the version published.
+            config = {**config, "Version": "1"}
         try:
-            self._functions.create(stored)
+            self._functions.create(stored, first_version)
         except AlreadyExists:
             raise _already_exists(name) from None
         if tags:
@@ -216,14 +307,10 @@ class FunctionService:
             raise InvalidParameterValueException(
                 "Please don't provide ImageUri when updating a function with packageType Zip."
             )
-        if request.get("Publish"):
-            raise NotImplementedYet(
-                "UpdateFunctionCode with Publish=true needs function versions, which lambdaplane "
-                "does not offer yet."
-            )
         zip_bytes = _zip_from(request)
         check_zipped_size(len(zip_bytes))
         summary = inspect_zip(zip_bytes)
+        self._layers.check_size(current.config.get("Layers"), summary.unzipped_size)
         self._check_updatable(current)
         config = dict(current.config)
         config.update(CodeSha256=summary.sha256_b64, CodeSize=summary.size)
@@ -233,8 +320,40 @@ class FunctionService:
         if request.get("DryRun"):
             return config
         self._code.put(zip_bytes)
+        if request.get("Publish"):
+            # The new code and its version are written together; both settle once the
+            # code is unpacked. AWS answers with the version, still Pending.
+            return self._update_and_publish(
+                current, config, code_sha256=summary.sha256_hex, code_size=summary.size
+            )
         self._replace(current, config, code_sha256=summary.sha256_hex, code_size=summary.size)
         return config
+
+    def publish_version(self, request: dict[str, Any]) -> dict[str, Any]:
+        """PublishVersion: snapshot $LATEST, or return the last version if nothing changed."""
+        current = self._load_unqualified(request["FunctionName"])
+        expected_sha = request.get("CodeSha256")
+        if expected_sha is not None and expected_sha != current.config["CodeSha256"]:
+            raise InvalidParameterValueException(
+                f"CodeSHA256 ({expected_sha}) is different from current CodeSHA256 in $LATEST "
+                f"({current.config['CodeSha256']}). Please try again with the CodeSHA256 in $LATEST."
+            )
+        self._check_revision(current, request.get("RevisionId"))
+        self._check_updatable(current)
+        last = self._functions.last_published(current.name)
+        if last is not None and versions.same_content(last.config, current.config):
+            return last.config
+        latest_config = {**current.config, "RevisionId": new_revision()}
+        latest = _with_config(current, latest_config)
+        published = self._functions.publish(
+            latest,
+            current.revision_id,
+            lambda number: self._snapshot(current, str(number), request.get("Description")),
+        )
+        self._changed(current.name)
+        if published is None:
+            raise self._conflict(current.name)
+        return published.config
 
     def update_function_configuration(self, request: dict[str, Any]) -> dict[str, Any]:
         current = self._load_unqualified(request["FunctionName"])
@@ -245,8 +364,10 @@ class FunctionService:
             runtime_arn = runtime.version_arn(self.scope.region, self.scope.partition)
         if "Environment" in request:
             cfg.check_environment(request["Environment"])
+        layers = None
         if "Layers" in request:
             cfg.check_layers(request["Layers"])
+            layers = self._layers.resolve(request["Layers"] or [], current.code_sha256)
         if request.get("ImageConfig"):
             raise InvalidParameterValueException(
                 "Please don't provide ImageConfig when updating a function with packageType Zip."
@@ -255,10 +376,17 @@ class FunctionService:
         config = cfg.updated_configuration(
             current.config, request, runtime_version_arn=runtime_arn, revision_id=new_revision()
         )
+        if layers is not None:
+            config = cfg.with_layers(config, layers)
         self._replace(current, config)
         return config
 
     def delete_function(self, function_name: str, qualifier: str | None) -> None:
+        """Delete the function, or with a version number only that version.
+
+        A version an alias routes to cannot go; a version that does not exist (any more)
+        is deleted already, so that is no error, as on AWS.
+        """
         ref = self.scope.parse(function_name, qualifier)
         if ref.qualifier == LATEST:
             raise InvalidParameterValueException(
@@ -266,25 +394,47 @@ class FunctionService:
             )
         if ref.qualifier is not None and not ref.qualifier.isdigit():
             raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
-        if ref.qualifier is not None:  # Versions do not exist yet.
+        if len(ref.name) > MAX_NAME_LENGTH:
             raise self.scope.not_found(ref.name)
-        if len(ref.name) > MAX_NAME_LENGTH or not self._functions.delete(ref.name):
+        if ref.qualifier is not None:
+            if self._functions.get(ref.name) is None:
+                raise self.scope.not_found(ref.name)
+            users = self._aliases.referencing(ref.name, ref.qualifier) if self._aliases else []
+            if users:
+                raise ResourceConflictException(
+                    "Unable to delete version because the following aliases reference it: "
+                    f"[{', '.join(users)}]"
+                )
+            self._functions.delete_version(ref.name, ref.qualifier)
+            self._changed(ref.name)
+            return
+        if not self._functions.delete(ref.name):
             raise self.scope.not_found(ref.name)
         self._changed(ref.name)
+        self.alias_changed(ref.name)
         self._tags.drop(self.scope.function_arn(ref.name))
 
     def settle(self, name: str) -> None:
-        """Finish a pending creation or in-progress update: unpack the code, mark it done."""
+        """Finish every pending creation or in-progress update of the function's versions:
+        unpack the code, mark it done."""
+        for stored in self._functions.versions(name):
+            if stored.state == "Pending" or stored.last_update_status == "InProgress":
+                self._settle_version(name, stored.version)
+
+    def _settle_version(self, name: str, version: str) -> None:
         for _ in range(5):
-            current = self._functions.get(name)
+            current = self._functions.get(name, version)
             if current is None:
                 return
             if current.state != "Pending" and current.last_update_status != "InProgress":
                 return
             state = State(current.state)
             update = UpdateStatus(current.last_update_status or UpdateStatus.IN_PROGRESS)
+            if current.version != LATEST:  # a version is created once, never updated
+                update = UpdateStatus.IN_PROGRESS
             try:
                 self._code.unpacked(current.code_sha256)
+                self._layers.opt_dir(current.config.get("Layers"))  # /opt, ready for invokes
             except Exception as exc:  # A broken blob must not stay Pending forever.
                 config = cfg.failed(current.config, new_revision(), str(exc), "InternalError")
                 if state is State.PENDING:
@@ -368,11 +518,76 @@ class FunctionService:
         self._changed(current.name)
         if not replaced:
             # Someone else updated it between our read and our write.
-            raise ResourceConflictException(
-                "The operation cannot be performed at this time. An update is in progress for "
-                f"resource: {self.scope.function_arn(current.name)}"
-            )
+            raise self._conflict(current.name)
         self._schedule_settle(current.name)
+
+    def _update_and_publish(
+        self, current: StoredFunction, config: dict[str, Any], code_sha256: str, code_size: int
+    ) -> dict[str, Any]:
+        updated = StoredFunction(
+            name=current.name,
+            version=LATEST,
+            revision_id=config["RevisionId"],
+            state=current.state,
+            last_update_status="InProgress",
+            code_sha256=code_sha256,
+            code_size=code_size,
+            config=config,
+        )
+        published = self._functions.publish(
+            updated, current.revision_id, lambda n: self._snapshot(updated, str(n), None)
+        )
+        self._changed(current.name)
+        if published is None:
+            raise self._conflict(current.name)
+        self._schedule_settle(current.name)
+        return published.config
+
+    def _snapshot(
+        self, latest: StoredFunction, version: str, description: str | None
+    ) -> StoredFunction:
+        """Version ``version`` cut from ``latest`` (see ``versions.snapshot``)."""
+        config = versions.snapshot(
+            latest.config,
+            version=version,
+            arn=self.scope.function_arn(latest.name, version),
+            description=description,
+            revision_id=new_revision(),
+        )
+        return StoredFunction(
+            name=latest.name,
+            version=version,
+            revision_id=config["RevisionId"],
+            state=config["State"],
+            last_update_status=config.get("LastUpdateStatus"),
+            code_sha256=latest.code_sha256,
+            code_size=latest.code_size,
+            config=config,
+        )
+
+    def _conflict(self, name: str) -> ResourceConflictException:
+        return ResourceConflictException(
+            "The operation cannot be performed at this time. An update is in progress for "
+            f"resource: {self.scope.function_arn(name)}"
+        )
+
+
+def is_alias(qualifier: str) -> bool:
+    """A qualifier names an alias unless it is $LATEST or a version number."""
+    return qualifier != LATEST and not qualifier.isdigit()
+
+
+def _with_config(stored: StoredFunction, config: dict[str, Any]) -> StoredFunction:
+    return StoredFunction(
+        name=stored.name,
+        version=stored.version,
+        revision_id=config["RevisionId"],
+        state=stored.state,
+        last_update_status=stored.last_update_status,
+        code_sha256=stored.code_sha256,
+        code_size=stored.code_size,
+        config=config,
+    )
 
 
 def _already_exists(name: str) -> ResourceConflictException:

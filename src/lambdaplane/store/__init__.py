@@ -5,9 +5,18 @@ statements outside the connection set-up in ``engine.py``), so the same schema a
 queries run on PostgreSQL when several nodes share one database.
 """
 
+from lambdaplane.store.aliases import AliasRepository, StoredAlias
 from lambdaplane.store.engine import open_engine
 from lambdaplane.store.functions import FunctionRepository, StoredFunction
 from lambdaplane.store.migrate import upgrade
 from lambdaplane.store.tags import TagRepository
 
-__all__ = ["FunctionRepository", "StoredFunction", "TagRepository", "open_engine", "upgrade"]
+__all__ = [
+    "AliasRepository",
+    "FunctionRepository",
+    "StoredAlias",
+    "StoredFunction",
+    "TagRepository",
+    "open_engine",
+    "upgrade",
+]

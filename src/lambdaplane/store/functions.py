@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -9,13 +10,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from lambdaplane.store.schema import function_versions, functions
+from lambdaplane.store.schema import function_aliases, function_versions, functions
 
 LATEST = "$LATEST"
 
 
 class AlreadyExists(Exception):
     """A function with that name exists."""
+
+
+class _Lost(Exception):
+    """A compare-and-swap inside a transaction found the row changed."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,9 @@ class FunctionRepository:
             function_versions.c.version == sa.bindparam("version"),
         )
 
-    def create(self, fn: StoredFunction) -> None:
-        """Insert a new function with its $LATEST version; raises AlreadyExists."""
+    def create(self, fn: StoredFunction, first_version: StoredFunction | None = None) -> None:
+        """Insert a new function with its $LATEST version (and version 1 when published at
+        creation); raises AlreadyExists."""
         try:
             with self._engine.begin() as conn:
                 inserted = conn.execute(
@@ -75,15 +81,111 @@ class FunctionRepository:
                         region=self._region,
                         name=fn.name,
                         created_at=datetime.now(UTC),
+                        last_version=0 if first_version is None else 1,
                     )
                 ).inserted_primary_key
                 assert inserted is not None
                 function_id = inserted[0]
+                rows = [fn] if first_version is None else [fn, first_version]
                 conn.execute(
-                    function_versions.insert().values(function_id=function_id, **_values(fn))
+                    function_versions.insert(),
+                    [{"function_id": function_id, **_values(row)} for row in rows],
                 )
         except IntegrityError as exc:
             raise AlreadyExists(fn.name) from exc
+
+    def publish(
+        self,
+        latest: StoredFunction,
+        expected_revision: str,
+        build: Callable[[int], StoredFunction],
+    ) -> StoredFunction | None:
+        """Write ``latest`` over $LATEST (compare-and-swap on ``expected_revision``) and add
+        the version ``build`` makes from the next version number, in one transaction.
+
+        Returns the new version, or None when $LATEST changed since it was read.
+        """
+        try:
+            with self._engine.begin() as conn:
+                return self._publish(conn, latest, expected_revision, build)
+        except _Lost:
+            return None
+
+    def _publish(
+        self,
+        conn: sa.Connection,
+        latest: StoredFunction,
+        expected_revision: str,
+        build: Callable[[int], StoredFunction],
+    ) -> StoredFunction:
+        function_id = conn.execute(
+            sa.select(functions.c.id).where(self._scope, functions.c.name == latest.name)
+        ).scalar()
+        if function_id is None:
+            raise _Lost
+        swapped = conn.execute(
+            function_versions.update()
+            .where(
+                function_versions.c.function_id == function_id,
+                function_versions.c.version == LATEST,
+                function_versions.c.revision_id == expected_revision,
+            )
+            .values(**_values(latest))
+        )
+        if swapped.rowcount != 1:
+            raise _Lost  # rolls the transaction back
+        # The increment takes the row's write lock: concurrent publishers queue here.
+        conn.execute(
+            functions.update()
+            .where(functions.c.id == function_id)
+            .values(last_version=functions.c.last_version + 1)
+        )
+        number = conn.execute(
+            sa.select(functions.c.last_version).where(functions.c.id == function_id)
+        ).scalar_one()
+        version = build(int(number))
+        conn.execute(function_versions.insert().values(function_id=function_id, **_values(version)))
+        return version
+
+    def versions(self, name: str, after: int = 0, limit: int | None = None) -> list[StoredFunction]:
+        """$LATEST then the published versions in order (``after`` is a position, for paging)."""
+        query = (
+            _SELECT.where(self._scope, functions.c.name == name)
+            .order_by(function_versions.c.id)
+            .offset(after)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self._engine.connect() as conn:
+            rows = [_row(r) for r in conn.execute(query)]
+        return rows  # $LATEST first: it is inserted first and only ever rewritten in place
+
+    def last_published(self, name: str) -> StoredFunction | None:
+        """The most recently published version still present."""
+        query = (
+            _SELECT.where(
+                self._scope, functions.c.name == name, function_versions.c.version != LATEST
+            )
+            .order_by(function_versions.c.id.desc())
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _row(row)
+
+    def delete_version(self, name: str, version: str) -> bool:
+        """Delete one published version; False if it did not exist."""
+        function_id = (
+            sa.select(functions.c.id).where(self._scope, functions.c.name == name).scalar_subquery()
+        )
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                function_versions.delete().where(
+                    function_versions.c.function_id == function_id,
+                    function_versions.c.version == version,
+                )
+            )
+        return result.rowcount == 1
 
     def get(
         self, name: str, version: str = LATEST, conn: sa.Connection | None = None
@@ -101,16 +203,39 @@ class FunctionRepository:
         return self._engine.connect()
 
     def page(
-        self, after: str | None, limit: int, version: str | None = LATEST
+        self,
+        after: str | None,
+        limit: int,
+        version: str | None = LATEST,
+        after_version: str | None = None,
     ) -> list[StoredFunction]:
         """Up to ``limit`` function versions ordered by name, starting after ``after``.
 
-        ``version=None`` lists every version of every function (FunctionVersion=ALL).
+        ``version=None`` lists every version of every function (FunctionVersion=ALL), in
+        name then publication order; the page then starts after ``after_version`` of
+        ``after``.
         """
         query = _SELECT.where(self._scope)
         if version is not None:
             query = query.where(function_versions.c.version == version)
-        if after is not None:
+        if after is not None and version is None and after_version is not None:
+            after_id = (
+                sa.select(function_versions.c.id)
+                .select_from(functions.join(function_versions))
+                .where(
+                    self._scope,
+                    functions.c.name == after,
+                    function_versions.c.version == after_version,
+                )
+                .scalar_subquery()
+            )
+            query = query.where(
+                sa.or_(
+                    functions.c.name > after,
+                    sa.and_(functions.c.name == after, function_versions.c.id > after_id),
+                )
+            )
+        elif after is not None:
             query = query.where(functions.c.name > after)
         query = query.order_by(functions.c.name, function_versions.c.id).limit(limit)
         with self._engine.connect() as conn:
@@ -148,6 +273,9 @@ class FunctionRepository:
                 return False
             conn.execute(
                 function_versions.delete().where(function_versions.c.function_id == function_id)
+            )
+            conn.execute(
+                function_aliases.delete().where(function_aliases.c.function_id == function_id)
             )
             conn.execute(functions.delete().where(functions.c.id == function_id))
         return True

@@ -14,6 +14,8 @@ functions = sa.Table(
     sa.Column("region", sa.String(32), nullable=False),
     sa.Column("name", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # The last published version number: versions are never renumbered or reused.
+    sa.Column("last_version", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("account_id", "region", "name", name="uq_functions_name"),
 )
 
@@ -38,6 +40,26 @@ function_versions = sa.Table(
     sa.Column("code_size", sa.BigInteger, nullable=False),
     sa.Column("config", sa.JSON, nullable=False),
     sa.UniqueConstraint("function_id", "version", name="uq_function_versions"),
+)
+
+# An alias names one version, and optionally a second one that takes ``routing``'s share
+# of invocations ({version: weight}, at most one entry, as AWS allows).
+function_aliases = sa.Table(
+    "function_aliases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "function_id",
+        sa.Integer,
+        sa.ForeignKey("functions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("function_version", sa.String(32), nullable=False),
+    sa.Column("description", sa.String(256), nullable=False),
+    sa.Column("routing", sa.JSON, nullable=False),
+    sa.Column("revision_id", sa.String(36), nullable=False),
+    sa.UniqueConstraint("function_id", "name", name="uq_function_aliases"),
 )
 
 resource_tags = sa.Table(
@@ -100,4 +122,45 @@ event_invoke_configs = sa.Table(
     sa.Column("qualifier", sa.String(128), primary_key=True),
     sa.Column("config", sa.JSON, nullable=False),  # the API's FunctionEventInvokeConfig shape
     sa.Column("last_modified", sa.Float, nullable=False),
+)
+
+# Layers of an account and region. ``last_version`` counts published versions: numbers
+# are never reused, even after every version of the layer has been deleted.
+layers = sa.Table(
+    "layers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(140), nullable=False),
+    sa.Column("last_version", sa.Integer, nullable=False),
+    sa.UniqueConstraint("account_id", "region", "name", name="uq_layers_name"),
+)
+
+# One row per published layer version. A deleted version keeps its row (``deleted``):
+# functions that use it still resolve its code, as on AWS, while Get/List no longer
+# see it. ``policy`` is the version's permission statements, in the API's shape.
+layer_versions = sa.Table(
+    "layer_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "layer_id",
+        sa.Integer,
+        sa.ForeignKey("layers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("code_sha256", sa.String(64), nullable=False),  # hex
+    sa.Column("code_size", sa.BigInteger, nullable=False),  # zipped
+    sa.Column("unzipped_size", sa.BigInteger, nullable=False),
+    sa.Column("description", sa.String(256), nullable=False),
+    sa.Column("license_info", sa.String(512), nullable=True),
+    sa.Column("compatible_runtimes", sa.JSON, nullable=True),  # None: not given
+    sa.Column("compatible_architectures", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("policy", sa.JSON, nullable=False),  # list of statements
+    sa.Column("policy_revision", sa.String(36), nullable=True),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.UniqueConstraint("layer_id", "version", name="uq_layer_versions"),
 )

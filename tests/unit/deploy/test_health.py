@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from lambdaplane.deploy.health import (
+    MetricsError,
+    Thresholds,
+    judge,
+    parse_invocations,
+    since,
+)
+from lambdaplane.invoke.counters import Tally
+
+RULE = Thresholds(max_error_rate=0.1, min_invocations=10)
+
+
+def test_too_few_invocations_are_not_judged() -> None:
+    assert judge(Tally(0, 9), RULE) is None
+
+
+def test_error_rate_at_the_limit_passes_above_it_fails() -> None:
+    assert judge(Tally(9, 1), RULE) is None  # exactly 10%
+    reason = judge(Tally(9, 2), RULE)
+    assert reason == "2 of 11 invocations failed (18.2%, more than the 10.0% allowed)"
+
+
+def test_zero_tolerance() -> None:
+    assert judge(Tally(10, 1), Thresholds(0.0, 1)) is not None
+    assert judge(Tally(10, 0), Thresholds(0.0, 1)) is None
+
+
+@pytest.mark.parametrize(("rate", "minimum"), [(-0.1, 1), (1.5, 1), (0.1, 0)])
+def test_thresholds_checked(rate: float, minimum: int) -> None:
+    with pytest.raises(ValueError):
+        Thresholds(rate, minimum)
+
+
+def test_since_subtracts_a_baseline() -> None:
+    assert since(Tally(5, 2), Tally(8, 3)) == Tally(3, 1)
+    # A server restart resets counters: never negative.
+    assert since(Tally(5, 2), Tally(1, 0)) == Tally(0, 0)
+
+
+EXPOSITION = """\
+# HELP lambdaplane_async_events_total Asynchronous events by outcome.
+# TYPE lambdaplane_async_events_total counter
+lambdaplane_async_events_total{outcome="succeeded"} 4
+# TYPE lambdaplane_invocations_total counter
+lambdaplane_invocations_total{function="hello",version="1",outcome="success"} 7
+lambdaplane_invocations_total{function="hello",version="1",outcome="error"} 0
+lambdaplane_invocations_total{function="hello",version="2",outcome="success"} 3
+lambdaplane_invocations_total{function="hello",version="2",outcome="error"} 2
+lambdaplane_invocations_total{function="hello-other",version="2",outcome="error"} 50
+lambdaplane_invocations_total{ function="we\\"ird\\\\", version="$LATEST" ,outcome="success"} 1.0 1700000000000
+"""
+
+
+def test_parse_invocations_of_one_function() -> None:
+    assert parse_invocations(EXPOSITION, "hello") == {"1": Tally(7, 0), "2": Tally(3, 2)}
+    assert parse_invocations(EXPOSITION, 'we"ird\\') == {"$LATEST": Tally(1, 0)}
+    assert parse_invocations(EXPOSITION, "absent") == {}
+
+
+def test_malformed_samples_are_errors() -> None:
+    with pytest.raises(MetricsError):
+        parse_invocations("lambdaplane_invocations_total{function=hello} 1\n", "hello")
+    with pytest.raises(MetricsError):
+        parse_invocations(
+            'lambdaplane_invocations_total{function="hello",version="1",outcome="error"} x\n',
+            "hello",
+        )
