@@ -9,7 +9,8 @@ the configurations interleaved so the machine's noise spreads over all of them:
 - 5 layers (each a Python package of 20 modules and 256 KB of data), not imported;
 - the same 5 layers, one module of each imported at init;
 - 5 layers, one shipping a native library in lib/ (such functions are started
-  without a pre-initialised sandbox: the loader reads LD_LIBRARY_PATH at start).
+  without a pre-initialised sandbox: the loader reads LD_LIBRARY_PATH at start),
+  and for comparison a function without layers that is spawned too.
 
 Also how long CreateFunction takes to reach Active with 5 layers and without (the
 first function using a list of layers merges them into one /opt tree).
@@ -57,7 +58,7 @@ def summary(label: str, samples: list[float]) -> None:
     ordered = sorted(samples)
     p50 = statistics.median(ordered)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    print(f"{label:<60} n={len(samples):>4}  p50={ms(p50)}  p99={ms(p99)}")
+    print(f"{label:<66} n={len(samples):>4}  p50={ms(p50)}  p99={ms(p99)}")
 
 
 def layer_files(index: int) -> dict[str, str | bytes]:
@@ -82,7 +83,9 @@ def publish_layers(lam: Any) -> tuple[list[str], list[str]]:
     return plain, [*plain[:4], native]
 
 
-def create(lam: Any, name: str, handler: str, layers: list[str]) -> float:
+def create(
+    lam: Any, name: str, handler: str, layers: list[str], variables: dict[str, str] | None = None
+) -> float:
     """Create a function; seconds until it is Active."""
     start = time.perf_counter()
     lam.create_function(
@@ -92,6 +95,7 @@ def create(lam: Any, name: str, handler: str, layers: list[str]) -> float:
         Handler="handler.handler",
         Code={"ZipFile": make_zip({"handler.py": handler})},
         Layers=layers,
+        Environment={"Variables": variables or {}},
     )
     while lam.get_function_configuration(FunctionName=name)["State"] != "Active":
         time.sleep(0.002)
@@ -122,21 +126,23 @@ def run(server: ServerProcess, cold: int) -> None:
     lam = server.client()
     try:
         plain, with_native = publish_layers(lam)
-        configs = {
-            "no layers": (ENTRY, []),
-            "5 layers, not imported": (ENTRY, plain),
-            "5 layers, one module of each imported at init": (IMPORTING, plain),
-            "5 layers, one with lib/ (no pre-initialised sandbox)": (ENTRY, with_native),
+        spawn = {"PYTHONNOUSERSITE": "1"}  # a PYTHON* variable: no pre-initialised sandbox
+        configs: dict[str, tuple[str, list[str], dict[str, str]]] = {
+            "no layers": (ENTRY, [], {}),
+            "5 layers, not imported": (ENTRY, plain, {}),
+            "5 layers, one module of each imported at init": (IMPORTING, plain, {}),
+            "no layers, spawned (a PYTHON* variable)": (ENTRY, [], spawn),
+            "5 layers, one with lib/ (spawned)": (ENTRY, with_native, {}),
         }
         # The first function of each list of layers merges /opt while settling.
         for label, layers in (("without layers", []), ("with 5 layers (merged now)", plain)):
             ready = create(lam, f"first-{len(layers)}", ENTRY, layers)
-            print(f"{'CreateFunction -> Active, ' + label:<60} {ms(ready)}")
+            print(f"{'CreateFunction -> Active, ' + label:<66} {ms(ready)}")
         names: dict[str, list[str]] = {label: [] for label in configs}
         for i in range(cold):
-            for n, (label, (handler, layers)) in enumerate(configs.items()):
+            for n, (label, (handler, layers, variables)) in enumerate(configs.items()):
                 name = f"cold-{n}-{i}"
-                create(lam, name, handler, layers)
+                create(lam, name, handler, layers, variables)
                 names[label].append(name)
         cold_invoke(server, "first-0")  # the kind's pre-initialised sandboxes start now
         time.sleep(1.0)

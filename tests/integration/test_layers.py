@@ -482,9 +482,7 @@ def test_function_layer_errors_match_aws(lam: Any, role: str) -> None:
         test,
         "create_function_with_layer_in_different_region",
     )
-    six = [
-        publish(lam, unique_name("six"), {"a.txt": "a"})["LayerVersionArn"] for _ in range(6)
-    ]
+    six = [publish(lam, unique_name("six"), {"a.txt": "a"})["LayerVersionArn"] for _ in range(6)]
     same_as_aws(
         failure(lam.create_function, **create, Layers=six),
         "test_layer_function_quota_exception",
@@ -557,11 +555,17 @@ def test_layer_supplies_a_python_package(lam: Any, role: str) -> None:
         CompatibleRuntimes=[RUNTIME],
     )["LayerVersionArn"]
     spawned = function(
-        lam, role, {"handler.py": PY_IMPORTS}, [arn], Environment={"Variables": {"PYTHONSAFEPATH": "1"}}
+        lam,
+        role,
+        {"handler.py": PY_IMPORTS},
+        [arn],
+        Environment={"Variables": {"PYTHONSAFEPATH": "1"}},
     )
     body = call(lam, spawned)
     assert body["mod"] == "module in python/" and body["pkg"] == "package"
-    assert body["pkg_file"] == f"/opt/python/lib/python{MINOR}/site-packages/layered_pkg/__init__.py"
+    assert (
+        body["pkg_file"] == f"/opt/python/lib/python{MINOR}/site-packages/layered_pkg/__init__.py"
+    )
     assert body["prewarmed"] is False
     # Pre-initialised environments of this kind are started after a cold start; new
     # functions then take them over, until one has.
@@ -704,9 +708,9 @@ def handler(event, context):
 
 
 def test_layer_supplies_an_external_extension(lam: Any, role: str) -> None:
-    arn = publish(
-        lam, unique_name("ext"), {"extensions/recorder": EXTENSION}, zip={"mode": 0o755}
-    )["LayerVersionArn"]
+    arn = publish(lam, unique_name("ext"), {"extensions/recorder": EXTENSION}, zip={"mode": 0o755})[
+        "LayerVersionArn"
+    ]
     name = function(lam, role, {"handler.py": SEES_EXTENSION}, [arn])
     first = call(lam, name)
     assert first["registered"] == "recorder"
@@ -737,7 +741,9 @@ def test_cli(server: ServerProcess, tmp_path: Path, lam: Any) -> None:
     assert published["LayerVersionArn"] == f"{PREFIX}:{layer}:1"
     assert published["CompatibleRuntimes"] == [RUNTIME]
     listed = json.loads(
-        _aws(server, "list-layer-versions", "--layer-name", layer, "--compatible-runtime", RUNTIME).stdout
+        _aws(
+            server, "list-layer-versions", "--layer-name", layer, "--compatible-runtime", RUNTIME
+        ).stdout
     )
     assert [v["Version"] for v in listed["LayerVersions"]] == [1]
     got = json.loads(
@@ -769,3 +775,43 @@ def test_cli(server: ServerProcess, tmp_path: Path, lam: Any) -> None:
     assert "ResourceNotFoundException" in missing.stderr
     assert "The resource you requested does not exist." in missing.stderr
     assert os.environ.get("AWS_EC2_METADATA_DISABLED") == "true"
+
+
+RUNTIME_LOOP = """
+import json, os, urllib.request
+
+API = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(API + "next") as response:
+        request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
+        event = json.loads(response.read())
+    handler = open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], os.environ["_HANDLER"])).read()
+    body = json.dumps({"runtime": "from a layer", "handler": handler.strip(), "event": event})
+    urllib.request.urlopen(
+        urllib.request.Request(API + request_id + "/response", data=body.encode(), method="POST")
+    ).read()
+"""
+
+
+def test_layer_supplies_a_custom_runtime_bootstrap(lam: Any, role: str) -> None:
+    arn = publish(
+        lam,
+        unique_name("runtime"),
+        {
+            "bootstrap": "#!/bin/sh\nexec /usr/bin/python3 -I /opt/runtime.py\n",
+            "runtime.py": RUNTIME_LOOP,
+        },
+        zip={"mode": 0o755},
+        CompatibleRuntimes=["provided.al2023"],
+    )["LayerVersionArn"]
+    name = function(
+        lam, role, {"script.txt": "the function's own file"}, [arn],
+        Runtime="provided.al2023", Handler="script.txt",
+    )  # fmt: skip
+    response = lam.invoke(FunctionName=name, Payload=b'{"n": 1}')
+    body = json.loads(response["Payload"].read())
+    assert body == {
+        "runtime": "from a layer",
+        "handler": "the function's own file",
+        "event": {"n": 1},
+    }

@@ -61,7 +61,9 @@ def service(engine: sa.Engine, code: CodeStore, tmp_path: Path) -> LayerService:
 
 def publish(service: LayerService, name: str, **request: Any) -> dict[str, Any]:
     content = request.pop("files", {"python/mod.py": f"NAME = {name!r}\n"})
-    return service.publish({"LayerName": name, "Content": {"ZipFile": make_zip(content)}, **request}, url)
+    return service.publish(
+        {"LayerName": name, "Content": {"ZipFile": make_zip(content)}, **request}, url
+    )
 
 
 def zeros(size: int) -> bytes:
@@ -205,7 +207,12 @@ def test_policy_statements_as_aws_writes_them(service: LayerService) -> None:
         "Resource": f"{PREFIX}:lib:1",
     }
     account = service.add_permission(
-        {**base, "StatementId": "acct", "Principal": "210987654321", "RevisionId": everyone["RevisionId"]}
+        {
+            **base,
+            "StatementId": "acct",
+            "Principal": "210987654321",
+            "RevisionId": everyone["RevisionId"],
+        }
     )
     org = service.add_permission(
         {**base, "StatementId": "org", "Principal": "*", "OrganizationId": "o-abcdefghij"}
@@ -282,9 +289,7 @@ def test_resolve_refuses_what_aws_refuses(service: LayerService) -> None:
     assert refused([arns[0]]) == f"Layer version {arns[0]} does not exist."
 
 
-def test_code_and_layers_together_stay_under_250_mb(
-    service: LayerService, code: CodeStore
-) -> None:
+def test_code_and_layers_together_stay_under_250_mb(service: LayerService, code: CodeStore) -> None:
     big = [
         service.publish({"LayerName": f"big{n}", "Content": {"ZipFile": zeros(100_000_000)}}, url)
         for n in range(2)
