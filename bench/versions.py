@@ -28,8 +28,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.invoke import ROLE, RUNTIME, raw_samples, summary, wait_active  # noqa: E402
-from lambdaplane.testing import ServerProcess, make_zip, start_server  # noqa: E402
+from bench.invoke import ROLE, RUNTIME, raw_samples, summary, wait_active
+from lambdaplane.testing import ServerProcess, make_zip, start_server
 
 ECHO = "def handler(event, context):\n    return event\n"
 
