@@ -97,7 +97,65 @@ def _parser() -> argparse.ArgumentParser:
         "--dir", default=None, help="where runtimes go (default: in the virtualenv)"
     )
     _add_deploy_alias(sub)
+    _add_logs(sub)
     return parser
+
+
+def _add_logs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    logs = sub.add_parser(
+        "logs",
+        help="print a function's log lines (--follow to keep watching)",
+        description="A function's log lines, from the server's CloudWatch Logs API. "
+        "Exit status: 0, or 2 when the function or the server cannot be reached.",
+    )
+    logs.add_argument(
+        "function", metavar="FUNCTION", nargs="?", help="function name or ARN (its log group)"
+    )
+    logs.add_argument("--log-group", default=None, help="read this log group instead")
+    logs.add_argument(
+        "--since", default="10m", help="from this long ago (30s, 10m, 2h, 1d) or an ISO time"
+    )
+    logs.add_argument(
+        "--filter", default=None, metavar="PATTERN", help="a CloudWatch Logs filter pattern"
+    )
+    logs.add_argument(
+        "--follow", "-f", action="store_true", help="keep printing new lines as they arrive"
+    )
+    logs.add_argument(
+        "--color", choices=["auto", "always", "never"], default="auto", help="default: auto"
+    )
+    logs.add_argument(
+        "--endpoint",
+        default=f"http://127.0.0.1:{Settings.port}",
+        help=f"the lambdaplane server (default http://127.0.0.1:{Settings.port})",
+    )
+    logs.add_argument("--region", default=None, help="default: the AWS config's, or us-east-1")
+    logs.add_argument(
+        "--data-dir",
+        default=None,
+        help="credentials.json is read here when no AWS credentials are configured",
+    )
+    logs.set_defaults(usage_error=logs.error)
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from lambdaplane.logtail import LogsOptions, run
+
+    if (args.function is None) == (args.log_group is None):
+        args.usage_error("give a FUNCTION or --log-group (one of them)")
+    return run(
+        LogsOptions(
+            function=args.function,
+            log_group=args.log_group,
+            since=args.since,
+            pattern=args.filter,
+            follow=args.follow,
+            color=args.color,
+            endpoint=args.endpoint.rstrip("/"),
+            region=args.region,
+            data_dir=Path(args.data_dir) if args.data_dir else data_dir_default(os.environ),
+        )
+    )
 
 
 def _add_deploy_alias(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -268,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"runtimes ready in {target}: {', '.join(installed) or 'none'}")
     elif args.command == "deploy-alias":
         return _deploy_alias(args)
+    elif args.command == "logs":
+        return _logs(args)
     return 0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from lambdaplane.auth.keys import CREDENTIALS_FILE, KeyStore, KeyStoreError
+from lambdaplane import clients
 from lambdaplane.deploy.deployment import (
     AliasChanged,
     AliasError,
@@ -101,47 +101,23 @@ class LambdaAlias:
 
 
 def credentials(session: Any, data_dir: Path) -> tuple[str, str, str | None]:
-    """(key id, secret, session token) from ``session``'s chain, else the data dir's root key.
-
-    Raises AliasError when neither has any.
-    """
-    with contextlib.suppress(ValueError):  # not in this botocore's chain
-        session.get_component("credential_provider").remove("iam-role")
-    found = session.get_credentials()
-    if found is not None:
-        frozen = found.get_frozen_credentials()
-        return frozen.access_key, frozen.secret_key, frozen.token
-    path = data_dir / CREDENTIALS_FILE
-    if not path.is_file():
-        raise AliasError(
-            "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile), "
-            f"or give the server's --data-dir (there is no {path})"
-        )
+    """(key id, secret, session token); raises AliasError when there are none."""
     try:
-        root = KeyStore.open(data_dir).root_key
-    except KeyStoreError as exc:
-        raise AliasError(f"no credentials: {exc}") from exc
-    return root.access_key_id, root.secret_access_key, None
+        return clients.credentials(session, data_dir)
+    except clients.NoCredentials as exc:
+        raise AliasError(str(exc)) from exc
 
 
 def lambda_client(endpoint: str, region: str | None, data_dir: Path) -> Any:
-    """A botocore Lambda client for ``endpoint``; raises AliasError without credentials."""
-    import botocore.session
-    from botocore.config import Config
+    """A botocore Lambda client for ``endpoint``; raises AliasError without credentials.
 
-    session = botocore.session.get_session()
-    key_id, secret, token = credentials(session, data_dir)
-    return session.create_client(
-        "lambda",
-        region_name=region or session.get_config_variable("region") or "us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        aws_session_token=token,
-        # No retries: a retried UpdateAlias that had been applied would fail its own
-        # RevisionId precondition and read as someone else's change.
-        config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 0}),
-    )
+    No retries: a retried UpdateAlias that had been applied would fail its own RevisionId
+    precondition and read as someone else's change.
+    """
+    try:
+        return clients.client("lambda", endpoint, region, data_dir, retries=0)
+    except clients.NoCredentials as exc:
+        raise AliasError(str(exc)) from exc
 
 
 @contextlib.contextmanager
