@@ -1,0 +1,1 @@
+"""Event source mappings: Lambda polling queues and streams and invoking functions."""
