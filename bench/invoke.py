@@ -118,10 +118,13 @@ def lua_string(value: str) -> str:
     return "[==[" + value + "]==]"
 
 
-def wrk(server: ServerProcess, path: str, body: bytes, expect: bytes, duration: int) -> None:
+def wrk(
+    server: ServerProcess, path: str, body: bytes, expect: bytes, duration: int
+) -> float | None:
+    """Print (and return) the rate of 32 keep-alive connections for ``duration`` seconds."""
     if shutil.which("wrk") is None:
         print(f"{'wrk ' + path:<52} skipped: install Debian's wrk")
-        return
+        return None
     headers = {
         k: v
         for k, v in signed_headers(server, "POST", path, body).items()
@@ -157,6 +160,7 @@ def wrk(server: ServerProcess, path: str, body: bytes, expect: bytes, duration: 
         f"p50={p50.group(1) if p50 else '?'}  bad bodies={bad.group(1) if bad else '?'}  "
         f"non-2xx={errors.group(1) if errors else 0}"
     )
+    return float(rate.group(1)) if rate else None
 
 
 def idle_pss() -> None:

@@ -7,8 +7,9 @@ VENV="$ROOT/.venv"
 # Debian packages the platform needs at run time: bubblewrap builds the sandboxes;
 # the language runtimes it offers use the host's interpreters (Node.js, a JDK, Ruby).
 APT_PACKAGES=(bubblewrap ruby)
-# Only the tests need these: Go builds a custom-runtime bootstrap, as AWS users do.
-TEST_APT_PACKAGES=(golang-go)
+# Only the tests need these: Go builds a custom-runtime bootstrap, as AWS users do;
+# ActiveMQ is the broker of the Amazon MQ event source tests (they start their own).
+TEST_APT_PACKAGES=(golang-go activemq)
 
 _as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

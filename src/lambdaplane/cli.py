@@ -90,6 +90,50 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             help=f"endpoint for {service.upper() if service != 'events' else 'EventBridge'} destinations and DLQs",
         )
+    esm = serve.add_argument_group("event source mappings (SQS sources use --sqs-endpoint)")
+    esm.add_argument("--kinesis-endpoint", default=None, help="endpoint for Kinesis sources")
+    esm.add_argument(
+        "--dynamodbstreams-endpoint",
+        default=None,
+        help="endpoint for DynamoDB Streams sources (and DynamoDB)",
+    )
+    esm.add_argument(
+        "--mq-broker",
+        action="append",
+        default=[],
+        metavar="ARN=URL",
+        help="an Amazon MQ broker ARN and the URL it is reached at (amqp:// or amqps:// for "
+        "RabbitMQ, stomp:// or stomp+ssl:// for ActiveMQ); repeatable",
+    )
+    esm.add_argument(
+        "--esm-secret",
+        action="append",
+        default=[],
+        metavar="ARN=USER:PASSWORD",
+        help="credentials for a BASIC_AUTH secret ARN, in place of Secrets Manager; "
+        "repeatable (also read from <data-dir>/esm-secrets.json)",
+    )
+    observe = serve.add_argument_group("observability")
+    observe.add_argument(
+        "--otlp-endpoint",
+        default=None,
+        help="OTLP/HTTP collector (e.g. http://127.0.0.1:4318): a span per invocation "
+        "(default: $OTEL_EXPORTER_OTLP_ENDPOINT, else none)",
+    )
+    observe.add_argument(
+        "--metrics-auth",
+        choices=["none", "sigv4", "token"],
+        default=None,
+        help="who may GET /metrics: anyone, SigV4-signed requests, or a bearer token (or "
+        "SigV4) (default: none on a loopback address, sigv4 elsewhere)",
+    )
+    observe.add_argument(
+        "--metrics-token-file",
+        default=None,
+        metavar="PATH",
+        help="with --metrics-auth token: the token's file (default <data-dir>/metrics-token, "
+        "created at first start)",
+    )
     install = sub.add_parser(
         "install-runtimes", help="install each host Python's /var/runtime (awslambdaric, boto3)"
     )
@@ -98,7 +142,54 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_deploy_alias(sub)
     _add_logs(sub)
+    _add_usage(sub)
     return parser
+
+
+def _add_usage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    usage = sub.add_parser(
+        "usage",
+        help="requests, GB-seconds and cost per function, from the store",
+        description="What the functions used and would cost on AWS Lambda: requests, billed "
+        "GB-seconds and cost per function and in total, read from the data directory's store. "
+        "Exit status: 0, or 2 when the store or the price file cannot be used.",
+    )
+    usage.add_argument(
+        "--since",
+        default=None,
+        help="from this long ago (30s, 10m, 2h, 1d) or an ISO time (default: this month, UTC)",
+    )
+    usage.add_argument("--until", default=None, help="up to this time (default: now)")
+    usage.add_argument("--function", default=None, metavar="NAME", help="one function only")
+    usage.add_argument("--region", default=None, help="one region only (default: all)")
+    usage.add_argument(
+        "--prices",
+        default=None,
+        metavar="FILE",
+        help="a price file (default: <data-dir>/prices.json, else AWS's us-east-1 prices)",
+    )
+    usage.add_argument("--json", action="store_true", help="JSON for scripts")
+    usage.add_argument(
+        "--data-dir",
+        default=None,
+        help="the server's data directory (default $LAMBDAPLANE_DATA_DIR or ./.lambdaplane)",
+    )
+
+
+def _usage(args: argparse.Namespace) -> int:
+    from lambdaplane.usage.command import UsageOptions, run
+
+    return run(
+        UsageOptions(
+            data_dir=(Path(args.data_dir) if args.data_dir else data_dir_default(os.environ)),
+            since=args.since,
+            until=args.until,
+            function=args.function,
+            region=args.region,
+            prices=Path(args.prices) if args.prices else None,
+            json=args.json,
+        )
+    )
 
 
 def _add_logs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -271,6 +362,17 @@ def _deploy_alias(args: argparse.Namespace) -> int:
     return run(options)
 
 
+def _pairs(values: list[str], flag: str) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` flags as pairs; SettingsError for one without ``=``."""
+    pairs = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise SettingsError(f"{flag} takes KEY=VALUE, got {value!r}")
+        pairs.append((key, rest))
+    return tuple(pairs)
+
+
 def _floats(text: str | None) -> tuple[float, ...] | None:
     if text is None:
         return None
@@ -310,6 +412,23 @@ def main(argv: list[str] | None = None) -> int:
                     if url
                 )
                 or None,
+                esm_endpoints=tuple(
+                    (service, url)
+                    for service, url in (
+                        ("kinesis", args.kinesis_endpoint),
+                        ("dynamodbstreams", args.dynamodbstreams_endpoint),
+                        ("dynamodb", args.dynamodbstreams_endpoint),
+                    )
+                    if url
+                )
+                or None,
+                mq_brokers=_pairs(args.mq_broker, "--mq-broker") or None,
+                esm_secrets=_pairs(args.esm_secret, "--esm-secret") or None,
+                otlp_endpoint=args.otlp_endpoint,
+                metrics_auth=args.metrics_auth,
+                metrics_token_file=Path(args.metrics_token_file)
+                if args.metrics_token_file
+                else None,
             )
         except SettingsError as exc:
             print(f"lambdaplane: {exc}", file=sys.stderr)
@@ -328,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         return _deploy_alias(args)
     elif args.command == "logs":
         return _logs(args)
+    elif args.command == "usage":
+        return _usage(args)
     return 0
 
 

@@ -20,6 +20,6 @@ def request_id() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-def trace_id(now: float) -> str:
-    """An X-Ray trace header for an invocation that arrived without one."""
-    return f"Root=1-{int(now):08x}-{_random.getrandbits(96):024x};Sampled=0"
+def random_bits(k: int) -> int:
+    """``k`` random bits (trace and span ids: unique, not secret)."""
+    return _random.getrandbits(k)

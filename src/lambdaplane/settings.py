@@ -53,6 +53,18 @@ class Settings:
     async_throttle_backoff: tuple[float, float] = (1.0, 300.0)  # AWS: 1 s up to 5 minutes
     # Endpoints for SQS, SNS and EventBridge destinations and DLQs ("sqs" -> URL, …).
     destination_endpoints: tuple[tuple[str, str], ...] = ()
+    # Event source mappings: endpoints of the source services besides SQS ("kinesis",
+    # "dynamodbstreams", "dynamodb" -> URL), Amazon MQ brokers (ARN -> URL) and broker
+    # credentials in place of Secrets Manager (secret ARN -> "user:password").
+    esm_endpoints: tuple[tuple[str, str], ...] = ()
+    mq_brokers: tuple[tuple[str, str], ...] = ()
+    esm_secrets: tuple[tuple[str, str], ...] = ()
+    # An OTLP/HTTP collector: a span per invocation goes to <otlp_endpoint>/v1/traces.
+    otlp_endpoint: str = ""
+    # Who may read /metrics: "none", "sigv4" or "token"; "" picks by address (none on
+    # loopback, sigv4 elsewhere). The token is in <data-dir>/metrics-token unless given.
+    metrics_auth: str = ""
+    metrics_token_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_ID.fullmatch(self.account_id):
@@ -65,10 +77,35 @@ class Settings:
             raise SettingsError(f"--cpu-mode must be shares or quota, got {self.cpu_mode!r}")
         if not 0 < self.memory_share <= 1:
             raise SettingsError(f"--memory-share must be in (0, 1], got {self.memory_share}")
+        if self.metrics_auth not in ("", "none", "sigv4", "token"):
+            raise SettingsError(
+                f"--metrics-auth must be none, sigv4 or token, got {self.metrics_auth!r}"
+            )
+        if self.otlp_endpoint and not self.otlp_endpoint.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"--otlp-endpoint must be an http:// or https:// URL, got {self.otlp_endpoint!r}"
+            )
 
     @property
     def is_loopback(self) -> bool:
         return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+    @property
+    def metrics_access(self) -> str:
+        """How /metrics is protected: as asked, else none on loopback and sigv4 elsewhere."""
+        return self.metrics_auth or ("none" if self.is_loopback else "sigv4")
+
+    @property
+    def metrics_token_path(self) -> Path:
+        return self.metrics_token_file or self.data_dir / "metrics-token"
+
+    @property
+    def otlp_traces_url(self) -> str:
+        """Where spans are posted (OTLP/HTTP's traces path under the endpoint); "" for none."""
+        if not self.otlp_endpoint:
+            return ""
+        base = self.otlp_endpoint.rstrip("/")
+        return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
 
     @property
     def database_url(self) -> str:
@@ -102,6 +139,8 @@ def from_environ(environ: Mapping[str, str] | None = None, **overrides: object) 
     values: dict[str, object] = {"data_dir": data_dir_default(env)}
     if env.get("LAMBDAPLANE_RUNTIMES_DIR"):
         values["runtimes_dir"] = Path(env["LAMBDAPLANE_RUNTIMES_DIR"])
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):  # OpenTelemetry's standard variable
+        values["otlp_endpoint"] = env["OTEL_EXPORTER_OTLP_ENDPOINT"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["data_dir"] = Path(str(values["data_dir"])).absolute()
     return Settings(**values)  # type: ignore[arg-type]

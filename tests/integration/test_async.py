@@ -166,11 +166,14 @@ def test_throttled_events_are_retried_not_dropped(tmp_path: Path) -> None:
         wait_for(lambda: queue_depth(srv) == 0)
         import urllib.request
 
-        with urllib.request.urlopen(f"{srv.endpoint}/_lambdaplane/metrics", timeout=10) as response:
+        with urllib.request.urlopen(f"{srv.endpoint}/metrics", timeout=10) as response:
             metrics = response.read().decode()
-        assert 'lambdaplane_async_events_total{outcome="succeeded"} 4' in metrics
-        assert "lambdaplane_async_queue_depth 0" in metrics
-        assert 'lambdaplane_async_events_total{outcome="throttled_attempts"} 0' not in metrics
+        labels = f'function="{name}",version="$LATEST"'
+        assert f"lambda_invocations_total{{{labels}}} 4\n" in metrics
+        assert f"lambda_errors_total{{{labels}}} 0\n" in metrics
+        assert f"lambda_throttles_total{{{labels}}} 0\n" not in metrics  # some were retried
+        assert "lambdaplane_async_queue_depth 0\n" in metrics
+        assert "lambda_async_events_dropped_total{" not in metrics
         lam.close()
     finally:
         assert srv.stop() == 0, srv.log()
@@ -460,11 +463,12 @@ def test_event_older_than_maximum_age_is_dropped_to_the_failure_destination(tmp_
         assert "ran" not in messages(srv, target)
         import urllib.request
 
-        with urllib.request.urlopen(f"{srv.endpoint}/_lambdaplane/metrics", timeout=10) as response:
-            assert (
-                'lambdaplane_async_events_total{outcome="event_age_exceeded"} 1'
-                in response.read().decode()
+        with urllib.request.urlopen(f"{srv.endpoint}/metrics", timeout=10) as response:
+            dropped = (
+                f'lambda_async_events_dropped_total{{function="{target}",qualifier="$LATEST",'
+                'reason="event_age_exceeded"} 1\n'
             )
+            assert dropped in response.read().decode()
         lam.close()
     finally:
         assert srv.stop() == 0, srv.log()

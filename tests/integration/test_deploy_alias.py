@@ -2,7 +2,7 @@
 
 The command runs as a subprocess (the venv's ``lambdaplane``), moves the alias with
 UpdateAlias + RoutingConfig, and judges the new version on the server's
-``lambdaplane_invocations_total`` counters.
+``lambda_invocations_total`` and ``lambda_errors_total`` counters.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from lambdaplane.deploy.health import read_invocations
-from lambdaplane.invoke.counters import Tally
+from lambdaplane.deploy.health import Tally, read_invocations
 from lambdaplane.testing import ServerProcess, make_zip
 from tests.integration.helpers import RUNTIME, unique_name, wait_settled
 

@@ -82,17 +82,23 @@ def tail(response: dict[str, Any]) -> str:
 
 
 def request_id(log: str) -> str:
-    """The request id on the START line of a Tail log."""
-    match = re.search(r"^START RequestId: (\S+) ", log, re.M)
+    """The request id on the START line (or platform.start record) of a Tail log."""
+    match = re.search(r"^START RequestId: (\S+) ", log, re.M) or re.search(
+        r'^\{"time":"[^"]+","type":"platform\.start","record":\{"requestId":"([^"]+)"', log, re.M
+    )
     assert match, log
     return match.group(1)
 
 
 def function_lines(log: str) -> list[str]:
-    """The function's own lines of a Tail log: the platform's START/END/REPORT... dropped.
+    """The function's own lines of a Tail log: the platform's lines and records dropped.
 
     Split on "\n" only: a "\r" is part of a line (multi-line messages, as on AWS)."""
-    return [line for line in log.split("\n") if re.match(ISO, line) or line.startswith("{")]
+    return [
+        line
+        for line in log.split("\n")
+        if re.match(ISO, line) or (line.startswith("{") and not line.startswith('{"time":'))
+    ]
 
 
 # -- module formats and the context --------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from typing import Any
 
 import pytest
@@ -58,6 +59,18 @@ def call(lam: Any, name: str, **kwargs: Any) -> tuple[dict[str, Any], Any]:
     response = lam.invoke(FunctionName=name, Payload=b"{}", **kwargs)
     body = json.loads(response["Payload"].read())
     return response, body
+
+
+def wait_version_active(lam: Any, name: str, version: str, timeout: float = 10) -> dict[str, Any]:
+    """A published version settles after $LATEST does (the settler takes them in turn)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        config: dict[str, Any] = lam.get_function_configuration(
+            FunctionName=name, Qualifier=version
+        )
+        if config["State"] == "Active" or time.monotonic() > deadline:
+            return config
+        time.sleep(0.02)
 
 
 def error(fn: Any, **kwargs: Any) -> dict[str, Any]:
@@ -165,7 +178,7 @@ def test_publish_on_create_and_on_update(lam: Any, role: str) -> None:
     assert created["Version"] == "1"
     assert created["FunctionArn"].endswith(f":function:{name}")
     wait_settled(lam, name)
-    version = lam.get_function(FunctionName=name, Qualifier="1")["Configuration"]
+    version = wait_version_active(lam, name, "1")
     assert (version["State"], version["LastUpdateStatus"]) == ("Active", "Successful")
 
     updated = lam.update_function_code(FunctionName=name, ZipFile=code("two"), Publish=True)
@@ -174,9 +187,7 @@ def test_publish_on_create_and_on_update(lam: Any, role: str) -> None:
     assert updated["State"] == "Pending"
     assert "LastUpdateStatus" not in updated
     wait_settled(lam, name)
-    for _ in range(200):
-        if lam.get_function_configuration(FunctionName=name, Qualifier="2")["State"] == "Active":
-            break
+    wait_version_active(lam, name, "2")
     _, body = call(lam, name, Qualifier="2")
     assert body["says"] == "two"
     _, body = call(lam, name, Qualifier="1")

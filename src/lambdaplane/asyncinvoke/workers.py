@@ -30,6 +30,7 @@ from lambdaplane.asyncinvoke.destinations import DestinationRouter, invocation_r
 from lambdaplane.asyncinvoke.queue import AsyncQueue, QueuedEvent
 from lambdaplane.errors import LambdaError, TooManyRequestsException
 from lambdaplane.invoke.service import InvokeResult, InvokeService
+from lambdaplane.metrics import DropReason, LambdaMetrics
 from lambdaplane.service.event_configs import EventInvokeConfigService
 
 log = logging.getLogger("lambdaplane.async")
@@ -68,6 +69,7 @@ class AsyncDelivery:
         settings: DeliverySettings,
         recorded: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: LambdaMetrics | None = None,
     ) -> None:
         self._queue = queue
         self._invoke = invoke
@@ -76,6 +78,7 @@ class AsyncDelivery:
         self._settings = settings
         self._recorded = recorded  # makes an outcome's logs durable before the event goes
         self._clock = clock
+        self._metrics = metrics
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.counters = Counters()
@@ -151,6 +154,7 @@ class AsyncDelivery:
         age = now - event.received_at
         if age > settings.max_event_age_seconds:
             self.counters.expired += 1
+            self._dropped(event, DropReason.EVENT_AGE_EXCEEDED)
             log.warning(
                 "async event %s for %s dropped: older than MaximumEventAgeInSeconds (%d s)",
                 event.request_id, event.function_name, settings.max_event_age_seconds,
@@ -176,10 +180,13 @@ class AsyncDelivery:
         except LambdaError as err:
             if err.code == "ResourceNotFoundException":
                 self.counters.dropped += 1
+                self._dropped(event, DropReason.FUNCTION_DELETED)
                 log.warning("async event %s dropped: %s", event.request_id, err.message)
                 done.append(event.id)
                 return
             raise
+        if self._metrics is not None:  # AsyncEventAge: queued until the function was invoked
+            self._metrics.event_attempted(event.function_name, event.qualifier, age)
         attempts = event.attempts + 1
         if result.function_error is None:
             self.counters.succeeded += 1
@@ -193,6 +200,7 @@ class AsyncDelivery:
             if now + delay - event.received_at > settings.max_event_age_seconds:
                 # The next attempt would come too late: AWS gives up now.
                 self.counters.expired += 1
+                self._dropped(event, DropReason.EVENT_AGE_EXCEEDED)
                 await self._failure(
                     event, "EventAgeExceeded", result, settings.on_failure, attempts
                 )
@@ -203,6 +211,7 @@ class AsyncDelivery:
             )
             return
         self.counters.failed += 1
+        self._dropped(event, DropReason.RETRIES_EXHAUSTED)
         log.warning(
             "async event %s for %s failed after %d attempts",
             event.request_id,
@@ -227,9 +236,15 @@ class AsyncDelivery:
         dead_letter = self._dead_letter_target(event)
         if dead_letter and self._router is not None:
             message = _error_message(result, condition)
-            await self._router.dead_letter(
+            sent = await self._router.dead_letter(
                 dead_letter, event.payload, event.request_id, "200", message
             )
+            if not sent and self._metrics is not None:
+                self._metrics.dead_letter_failed(event.function_name, event.qualifier)
+
+    def _dropped(self, event: QueuedEvent, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.event_dropped(event.function_name, event.qualifier, reason)
 
     def _dead_letter_target(self, event: QueuedEvent) -> str | None:
         try:
@@ -248,6 +263,8 @@ class AsyncDelivery:
         destination: str,
     ) -> None:
         if self._router is None:
+            if self._metrics is not None:
+                self._metrics.destination_failed(event.function_name, event.qualifier)
             log.warning(
                 "no destination router: %s outcome of %s not delivered", condition, event.request_id
             )
@@ -265,6 +282,8 @@ class AsyncDelivery:
             timestamp=_iso(self._clock()),
         )
         if not await self._router.deliver(record, destination):
+            if self._metrics is not None:
+                self._metrics.destination_failed(event.function_name, event.qualifier)
             log.warning(
                 "destination %s did not take the %s record of %s",
                 destination,

@@ -29,9 +29,8 @@ from lambdaplane.deploy.deployment import (
     Progress,
     Result,
 )
-from lambdaplane.deploy.health import Thresholds, read_invocations
+from lambdaplane.deploy.health import Tally, Thresholds, read_invocations
 from lambdaplane.deploy.strategy import Strategy, format_duration, plan
-from lambdaplane.invoke.counters import Tally
 
 __all__ = ["EXIT_CODES", "DeployOptions", "LambdaAlias", "run"]
 
@@ -149,6 +148,10 @@ def run(options: DeployOptions, out: TextIO = sys.stdout, err: TextIO = sys.stde
             say(f"          {progress.message}")
 
     try:
+        # The metrics are read with a SigV4 signature too, as a server off loopback wants.
+        import botocore.session
+
+        signing = credentials(botocore.session.get_session(), options.data_dir)
         client = lambda_client(options.endpoint, options.region, options.data_dir)
     except AliasError as exc:
         print(f"lambdaplane deploy-alias: {exc}", file=err)
@@ -170,7 +173,12 @@ def run(options: DeployOptions, out: TextIO = sys.stdout, err: TextIO = sys.stde
         )
 
         def read_counts(function_name: str, version: str) -> Tally:
-            counts = read_invocations(options.endpoint, function_name)
+            counts = read_invocations(
+                options.endpoint,
+                function_name,
+                credentials=signing,
+                region=client.meta.region_name,
+            )
             return counts.get(version, Tally())
 
         deployment = Deployment(

@@ -17,9 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from lambdaplane.deploy.health import MetricsError, Thresholds, judge, since
+from lambdaplane.deploy.health import MetricsError, Tally, Thresholds, judge, since
 from lambdaplane.deploy.strategy import Step, format_duration
-from lambdaplane.invoke.counters import Tally
 
 __all__ = [
     "AliasChanged",

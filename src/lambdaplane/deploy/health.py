@@ -1,10 +1,11 @@
 """Is the new version healthy? Its invocation counts, read from the server's metrics.
 
-The server exposes cumulative counters,
-``lambdaplane_invocations_total{function=…,version=…,outcome="success"|"error"}``, at
-``GET /_lambdaplane/metrics``. A deployment takes a baseline when it starts and judges
-the difference, so runs from before the deployment do not count. ``judge`` is the
-rollback rule, a pure function; ``read_invocations`` is the only I/O here.
+The server exposes cumulative counters per function and executed version,
+``lambda_invocations_total{function=…,version=…}`` and ``lambda_errors_total{…}``, at
+``GET /metrics``. A deployment takes a baseline when it starts and judges the
+difference, so runs from before the deployment do not count. ``judge`` is the rollback
+rule, a pure function; ``read_invocations`` is the only I/O here. It signs its request
+with SigV4 when given credentials, as a server that is not on loopback requires.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import re
 import urllib.request
 from dataclasses import dataclass
 
-from lambdaplane.invoke.counters import Tally
-
 __all__ = [
-    "METRIC",
+    "ERRORS",
+    "INVOCATIONS",
     "METRICS_PATH",
     "MetricsError",
+    "Tally",
     "Thresholds",
     "judge",
     "parse_invocations",
@@ -26,8 +27,21 @@ __all__ = [
     "since",
 ]
 
-METRIC = "lambdaplane_invocations_total"
-METRICS_PATH = "/_lambdaplane/metrics"
+INVOCATIONS = "lambda_invocations_total"
+ERRORS = "lambda_errors_total"
+METRICS_PATH = "/metrics"
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Invocations of one function version: how many succeeded, how many failed."""
+
+    success: int = 0
+    error: int = 0
+
+    @property
+    def invocations(self) -> int:
+        return self.success + self.error
 
 
 class MetricsError(Exception):
@@ -66,18 +80,20 @@ def judge(observed: Tally, thresholds: Thresholds) -> str | None:
     )
 
 
-_SAMPLE = re.compile(rf"^{METRIC}\{{(?P<labels>.*)\}}\s+(?P<value>\S+)(?:\s+\S+)?$")
+_SAMPLE = re.compile(
+    rf"^(?P<name>{INVOCATIONS}|{ERRORS})\{{(?P<labels>.*)\}}\s+(?P<value>\S+)(?:\s+\S+)?$"
+)
 _LABEL = re.compile(r'\s*(\w+)="((?:[^"\\]|\\.)*)"\s*,?')
 _UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 
 
-def _labels(text: str) -> dict[str, str]:
+def _labels(name: str, text: str) -> dict[str, str]:
     labels: dict[str, str] = {}
     position = 0
     while position < len(text):
         match = _LABEL.match(text, position)
         if match is None:
-            raise MetricsError(f"malformed labels in {METRIC}: {{{text}}}")
+            raise MetricsError(f"malformed labels in {name}: {{{text}}}")
         labels[match[1]] = re.sub(r"\\.", lambda m: _UNESCAPE.get(m[0], m[0]), match[2])
         position = match.end()
     return labels
@@ -85,12 +101,12 @@ def _labels(text: str) -> dict[str, str]:
 
 def parse_invocations(text: str, function_name: str) -> dict[str, Tally]:
     """The invocation counts of ``function_name`` by version, from a Prometheus exposition."""
-    counts: dict[str, list[int]] = {}
+    counts: dict[str, list[int]] = {}  # version -> [invocations, errors]
     for line in text.splitlines():
         match = _SAMPLE.match(line.strip())
         if match is None:
             continue
-        labels = _labels(match["labels"])
+        labels = _labels(match["name"], match["labels"])
         if labels.get("function") != function_name or "version" not in labels:
             continue
         try:
@@ -98,18 +114,36 @@ def parse_invocations(text: str, function_name: str) -> dict[str, Tally]:
         except ValueError:
             raise MetricsError(f"not a number in {line!r}") from None
         slot = counts.setdefault(labels["version"], [0, 0])
-        if labels.get("outcome") == "success":
-            slot[0] += value
-        elif labels.get("outcome") == "error":
-            slot[1] += value
-    return {version: Tally(ok, failed) for version, (ok, failed) in counts.items()}
+        slot[0 if match["name"] == INVOCATIONS else 1] += value
+    return {
+        version: Tally(max(0, invoked - failed), failed)
+        for version, (invoked, failed) in counts.items()
+    }
 
 
-def read_invocations(endpoint: str, function_name: str, timeout: float = 10) -> dict[str, Tally]:
-    """GET ``<endpoint>/_lambdaplane/metrics`` and parse it; raises MetricsError."""
+def read_invocations(
+    endpoint: str,
+    function_name: str,
+    timeout: float = 10,
+    *,
+    credentials: tuple[str, str, str | None] | None = None,
+    region: str = "us-east-1",
+) -> dict[str, Tally]:
+    """GET ``<endpoint>/metrics`` (SigV4-signed when ``credentials`` are given) and parse
+    it; raises MetricsError."""
     url = endpoint.rstrip("/") + METRICS_PATH
+    headers: dict[str, str] = {}
+    if credentials is not None:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        signed = AWSRequest(method="GET", url=url)
+        SigV4Auth(Credentials(*credentials), "lambda", region).add_auth(signed)
+        headers = dict(signed.headers.items())
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read().decode()
     except (OSError, UnicodeDecodeError) as exc:
         raise MetricsError(f"cannot read {url}: {exc}") from exc

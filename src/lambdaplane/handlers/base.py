@@ -10,6 +10,7 @@ from lambdaplane.invoke.service import InvokeService
 from lambdaplane.service.aliases import AliasService
 from lambdaplane.service.code_urls import CodeUrlSigner
 from lambdaplane.service.event_configs import EventInvokeConfigService
+from lambdaplane.service.event_source_mappings import EventSourceMappingService
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.layers import LayerService
 from lambdaplane.service.tagging import TagService
@@ -27,6 +28,7 @@ class Services:
     layers: LayerService
     code_urls: CodeUrlSigner
     clock: Callable[[], float]
+    event_source_mappings: EventSourceMappingService | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class RequestContext:
     request_id: str
     base_url: str  # scheme://host[:port] the client used, for URLs we hand back
     access_key_id: str
+    trace_header: str | None = None  # the caller's X-Amzn-Trace-Id
 
 
 Output = dict[str, Any]

@@ -16,6 +16,7 @@ async def invoke(ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         tail=req.get("LogType") == "Tail",
         client_context=req.get("ClientContext"),
         request_id=ctx.request_id,  # AWS: x-amzn-RequestId is the invocation's request id
+        trace_header=ctx.trace_header,
     )
     output: dict[str, Any] = {
         "__status__": result.status,

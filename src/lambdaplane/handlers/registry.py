@@ -6,6 +6,7 @@ from lambdaplane.handlers import (
     account,
     aliases,
     event_configs,
+    event_source_mappings,
     functions,
     invoke,
     layers,
@@ -51,4 +52,16 @@ HANDLERS: dict[str, Handler] = {
     "AddLayerVersionPermission": Handler(layers.add_layer_version_permission),
     "RemoveLayerVersionPermission": Handler(layers.remove_layer_version_permission),
     "GetLayerVersionPolicy": Handler(layers.get_layer_version_policy),
+    # Creating one may ask the source's service whether the source exists: off the loop.
+    "CreateEventSourceMapping": Handler(
+        event_source_mappings.create_event_source_mapping, blocking=True
+    ),
+    "GetEventSourceMapping": Handler(event_source_mappings.get_event_source_mapping),
+    "UpdateEventSourceMapping": Handler(
+        event_source_mappings.update_event_source_mapping, blocking=True
+    ),
+    "DeleteEventSourceMapping": Handler(
+        event_source_mappings.delete_event_source_mapping, blocking=True
+    ),
+    "ListEventSourceMappings": Handler(event_source_mappings.list_event_source_mappings),
 }

@@ -93,6 +93,9 @@ class Outcome:
     healthy: bool = True  # False: the environment must be destroyed
     report_status: str | None = None  # "timeout" / "error" on the REPORT line
     error_type: str | None = None
+    duration_ms: float = 0.0  # the invocation's Duration, as REPORT gives it
+    init_duration_ms: float | None = None  # REPORT's Init Duration (an environment's first)
+    max_memory_bytes: int | None = None  # the peak behind REPORT's Max Memory Used
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -160,7 +163,7 @@ class Environment:
         self._ready: asyncio.Future[None] | None = None
         self._pending: asyncio.Future[Outcome] | None = None
         self._request_id = ""
-        self.log = LogStream(image.log_group, self.log_stream, sink, wall)
+        self.log = LogStream(image.log_group, self.log_stream, sink, wall, image.log_settings)
         self._invoked = False
         self._init_error: tuple[bytes, str | None] | None = None
         self._exit_status: str | None = None
@@ -263,14 +266,18 @@ class Environment:
         """Wait for the init phase to end: the runtime's first /next."""
         assert self._ready is not None
         self._move(EnvState.INITIALIZING)
-        self.log.platform(
-            f"INIT_START Runtime Version: {self.image.runtime.id}\t"
-            f"Runtime Version ARN: {self.image.runtime.version_arn(self._region)}"
+        image = self.image
+        self.log.init_start(
+            image.runtime.id,
+            image.runtime.version_arn(self._region),
+            image.function_name,
+            image.version,
         )
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), init_timeout)
         except TimeoutError:
             self._move(EnvState.RESETTING)
+            self.log.init_done("timeout", init_timeout * 1000, "Sandbox.Timedout")
             return Outcome(
                 _error_payload(
                     "Sandbox.Timedout",
@@ -284,6 +291,11 @@ class Environment:
             )
         except _AgentExited:
             self._move(EnvState.RESETTING)
+            self.log.init_done(
+                "error",
+                (self._clock() - started) * 1000,
+                self._init_error[1] if self._init_error is not None else "Runtime.ExitError",
+            )
             if self._init_error is not None:
                 payload, error_type = self._init_error
                 return Outcome(payload, "Unhandled", False, "error", error_type)
@@ -295,6 +307,7 @@ class Environment:
                 "Runtime.ExitError",
             )
         self.init_duration_ms = (self._clock() - started) * 1000
+        self.log.init_done("success", self.init_duration_ms)
         self._move(EnvState.READY)
         return None
 
@@ -359,7 +372,8 @@ class Environment:
             self.log.new_invocation()
         self._invoked = True
         image = self.image
-        self.log.platform(f"START RequestId: {request.request_id} Version: {image.version}")
+        trace = request.trace_id if image.tracing_active else None  # logged when Active
+        self.log.start(request.request_id, image.version, trace)
         started = self._clock()
         deadline_ms = int(self._wall() * 1000) + image.timeout_s * 1000
         meta: dict[str, Any] = {
@@ -385,7 +399,8 @@ class Environment:
             timer.cancel()
         duration_ms = (self._clock() - started) * 1000
         self._pending = None
-        self._report(request.request_id, duration_ms, outcome)
+        outcome.duration_ms = duration_ms
+        self._report(request.request_id, duration_ms, outcome, trace)
         self._move(EnvState.READY if outcome.healthy else EnvState.RESETTING)
         return outcome
 
@@ -466,7 +481,7 @@ class Environment:
         if pending.done():
             return
         message = f"Task timed out after {self.image.timeout_s:.2f} seconds"
-        self.log.platform(f"{_iso(self._wall())} {request_id} {message}")
+        self.log.timed_out(request_id, self.image.timeout_s)
         pending.set_result(
             Outcome(
                 _error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}"),
@@ -521,7 +536,7 @@ class Environment:
 
     def report_failed_init(self, request_id: str, outcome: Outcome) -> None:
         """Log an invocation that never ran because init failed (AWS logs START/END/REPORT)."""
-        self.log.platform(f"START RequestId: {request_id} Version: {self.image.version}")
+        self.log.start(request_id, self.image.version)
         self._report(request_id, 0.0, outcome)
 
     def _memory_peak(self) -> int | None:
@@ -532,17 +547,26 @@ class Environment:
             self._peak_read_at = now
         return self._peak
 
-    def _report(self, request_id: str, duration_ms: float, outcome: Outcome) -> None:
+    def _report(
+        self, request_id: str, duration_ms: float, outcome: Outcome, trace: str | None = None
+    ) -> None:
         init, self.init_duration_ms = self.init_duration_ms, None  # only the first REPORT has it
-        failed = outcome.report_status == "error" and not outcome.healthy
+        peak = self._memory_peak()
+        outcome.init_duration_ms, outcome.max_memory_bytes = init, peak  # for metrics and usage
+        # Text names the error type of a failed environment only; JSON records of any failure.
+        failed = outcome.report_status is not None and (
+            self.log.format.json or (outcome.report_status == "error" and not outcome.healthy)
+        )
         self.log.report(
             request_id,
             duration_ms,
             self.image.memory_mb,
-            self._memory_peak(),
+            peak,
             init,
             outcome.report_status,
             outcome.error_type if failed else None,
+            produced_bytes=len(outcome.payload) if outcome.function_error is None else 0,
+            trace_id=trace,
         )
 
 
@@ -566,8 +590,3 @@ def _status_of(code: int | None) -> str | None:
         return f"exit status {code}"
     names = {9: "killed", 6: "aborted", 11: "segmentation fault", 15: "terminated", 7: "bus error"}
     return f"signal: {names.get(signal_number, str(signal_number))}"
-
-
-def _iso(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lambdaplane.invoke.logformat import LogFormat
 from lambdaplane.service.runtimes import Runtime
 
 # Fields that do not shape the environment: changing them keeps warm environments.
@@ -48,6 +49,13 @@ class FunctionImage:
     log_format: str = "Text"
     log_level: str | None = None  # ApplicationLogLevel, with the JSON format
     opt_dir: Path | None = None  # the function's layers merged in order (/opt); None: none
+    system_log_level: str | None = None  # SystemLogLevel, with the JSON format
+    tracing_active: bool = False  # TracingConfig.Mode Active (else PassThrough)
+
+    @property
+    def log_settings(self) -> LogFormat:
+        """How its environments' log streams are written (format and levels)."""
+        return LogFormat.of(self.log_format, self.log_level, self.system_log_level)
 
     @property
     def extensions(self) -> bool:
@@ -78,4 +86,6 @@ class FunctionImage:
             log_format=config["LoggingConfig"].get("LogFormat", "Text"),
             log_level=config["LoggingConfig"].get("ApplicationLogLevel"),
             opt_dir=opt_dir,
+            system_log_level=config["LoggingConfig"].get("SystemLogLevel"),
+            tracing_active=(config.get("TracingConfig") or {}).get("Mode") == "Active",
         )

@@ -1,21 +1,34 @@
 """One environment's log stream: the runtime's output cut into lines, AWS's platform
-lines (START, END, REPORT, …), the store, and the invocation's tail for LogType=Tail."""
+lines (INIT_START, START, END, REPORT, …) or, with ``LogFormat: JSON``, their JSON
+records filtered by the function's levels; the store; and the invocation's tail for
+LogType=Tail."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
+from typing import Any
 
+from lambdaplane.invoke import logformat
+from lambdaplane.invoke.logformat import TEXT, LogFormat
 from lambdaplane.invoke.logsink import LogSink
+from lambdaplane.invoke.tracing import xray_report_fields
 from lambdaplane.store.logs import LogEvent
 
 TAIL_BYTES = 4096
 
 
 class LogStream:
-    def __init__(self, group: str, name: str, sink: LogSink, wall: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        group: str,
+        name: str,
+        sink: LogSink,
+        wall: Callable[[], float],
+        fmt: LogFormat = TEXT,
+    ) -> None:
         self.group = group
         self.name = name
+        self.format = fmt
         self._sink = sink
         self._wall = wall
         self._partial = b""
@@ -27,15 +40,64 @@ class LogStream:
         *lines, self._partial = data.split(b"\n")
         stamp = ts if isinstance(ts, int) else int(self._wall() * 1000)
         for raw in lines:
-            self._emit(raw.decode("utf-8", "replace").rstrip("\r"), stamp)
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            if self.format.keeps_application(line):
+                self._emit(line, stamp)
 
     def flush_partial(self) -> None:
         if self._partial:
             partial, self._partial = self._partial, b""
-            self._emit(partial.decode("utf-8", "replace"), int(self._wall() * 1000))
+            line = partial.decode("utf-8", "replace")
+            if self.format.keeps_application(line):
+                self._emit(line, int(self._wall() * 1000))
 
     def platform(self, line: str) -> None:
+        """A line of the platform's own, in either format (agent errors and the like)."""
         self._emit(line, int(self._wall() * 1000))
+
+    def _record(self, type: str, record: dict[str, Any]) -> None:
+        if self.format.keeps_system(type, record):
+            now = self._wall()
+            self._emit(logformat.encode(now, type, record), int(now * 1000))
+
+    # -- the platform's lines -----------------------------------------------------------
+
+    def init_start(
+        self, runtime_version: str, runtime_version_arn: str, function_name: str, version: str
+    ) -> None:
+        if self.format.json:
+            record = logformat.init_start(
+                runtime_version, runtime_version_arn, function_name, version
+            )
+            self._record("platform.initStart", record)
+        else:
+            self.platform(
+                f"INIT_START Runtime Version: {runtime_version}\t"
+                f"Runtime Version ARN: {runtime_version_arn}"
+            )
+
+    def init_done(self, status: str, duration_ms: float, error_type: str | None = None) -> None:
+        """The init phase ended (JSON only: Text has no line for it)."""
+        if self.format.json:
+            self._record(
+                "platform.initRuntimeDone", logformat.init_runtime_done(status, error_type)
+            )
+            self._record(
+                "platform.initReport", logformat.init_report(status, duration_ms, error_type)
+            )
+
+    def start(self, request_id: str, version: str, trace_id: str | None = None) -> None:
+        if self.format.json:
+            self._record("platform.start", logformat.start(request_id, version, trace_id))
+        else:
+            self.platform(f"START RequestId: {request_id} Version: {version}")
+
+    def timed_out(self, request_id: str, timeout_s: int) -> None:
+        """AWS's "Task timed out" line (Text; in JSON the records' status says it)."""
+        if not self.format.json:
+            now = self._wall()
+            message = f"Task timed out after {timeout_s:.2f} seconds"
+            self._emit(f"{logformat.iso_ms(now)} {request_id} {message}", int(now * 1000))
 
     def new_invocation(self) -> None:
         """Start the next invocation's tail."""
@@ -54,19 +116,51 @@ class LogStream:
         init_duration_ms: float | None,
         status: str | None,
         error_type: str | None,
+        *,
+        produced_bytes: int = 0,
+        trace_id: str | None = None,
     ) -> None:
-        """AWS's END and REPORT lines."""
+        """AWS's END and REPORT lines, or runtimeDone and report records.
+
+        ``trace_id`` (the invocation's X-Ray header) is given when tracing is Active:
+        REPORT then names the trace, as AWS's does.
+        """
         self.flush_partial()
+        if self.format.json:
+            state = logformat.status_of(status)
+            if self.format.keeps_system("platform.runtimeDone", {"status": state}):  # DEBUG if ok
+                self._record(
+                    "platform.runtimeDone",
+                    logformat.runtime_done(
+                        request_id, state, duration_ms, produced_bytes, error_type, trace_id
+                    ),
+                )
+            self._record(
+                "platform.report",
+                logformat.report(
+                    request_id,
+                    state,
+                    duration_ms,
+                    memory_mb,
+                    peak_bytes,
+                    init_duration_ms,
+                    error_type,
+                    trace_id,
+                ),
+            )
+            return
         self.platform(f"END RequestId: {request_id}")
         fields = [
             f"REPORT RequestId: {request_id}",
             f"Duration: {duration_ms:.2f} ms",
-            f"Billed Duration: {max(1, math.ceil(duration_ms))} ms",
+            f"Billed Duration: {logformat.billed_ms(duration_ms)} ms",
             f"Memory Size: {memory_mb} MB",
-            f"Max Memory Used: {math.ceil(peak_bytes / (1024 * 1024)) if peak_bytes else 0} MB",
+            f"Max Memory Used: {logformat.memory_used_mb(peak_bytes)} MB",
         ]
         if init_duration_ms is not None:
             fields.append(f"Init Duration: {init_duration_ms:.2f} ms")
+        if trace_id:
+            fields.append(xray_report_fields(trace_id))
         if status is not None:
             fields.append(f"Status: {status}")
             if error_type:

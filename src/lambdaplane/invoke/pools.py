@@ -21,6 +21,7 @@ from lambdaplane.invoke.environment import AgentLaunch, Environment, EnvState, O
 from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.invoke.logsink import LogSink
 from lambdaplane.invoke.prewarm import Prewarmer
+from lambdaplane.metrics import EnvironmentCensus
 from lambdaplane.sandbox import CpuPolicy, Sandbox
 
 log = logging.getLogger("lambdaplane.pools")
@@ -177,3 +178,28 @@ class EnvironmentPools:
     @property
     def live(self) -> list[Environment]:
         return list(self._envs.values())
+
+    def census(self) -> EnvironmentCensus:
+        """What runs now, for the metrics (call on the event loop that owns the pools)."""
+        states = {"initializing": 0, "busy": 0, "idle": 0}
+        busy: dict[tuple[str, str], int] = {}
+        for env in self._envs.values():
+            state = _CENSUS_STATES.get(env.state)
+            if state is None:
+                continue  # being destroyed
+            states[state] += 1
+            if state != "idle":
+                key = (env.image.function_name, env.image.version)
+                busy[key] = busy.get(key, 0) + 1
+        prewarmed = self._prewarmer.waiting if self._prewarmer is not None else 0
+        return EnvironmentCensus(
+            {**states, "prewarmed": prewarmed}, busy, self._limits.account_concurrency
+        )
+
+
+_CENSUS_STATES = {
+    EnvState.STARTING: "initializing",
+    EnvState.INITIALIZING: "initializing",
+    EnvState.INVOKING: "busy",
+    EnvState.READY: "idle",
+}

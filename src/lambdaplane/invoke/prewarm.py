@@ -8,8 +8,9 @@ function in it. A cold start claims one: the function's code is mounted at /var/
 its environment and handler are sent (``ASSIGN``), and its init phase begins —
 exactly the init AWS runs, minus the interpreter's own start.
 
-Only managed Python runtimes with Text logs and no ``PYTHON*``/``LD_*`` variables
-qualify (those change how the interpreter starts, which has already happened); the
+Only managed Python runtimes with no ``PYTHON*``/``LD_*`` variables qualify (those
+change how the interpreter starts, which has already happened; the log format and
+level are read again when the function arrives, see ``agent/pyruntime.py``); the
 rest, and every environment when this process may not mount (not root), start the
 ordinary way. Layers are mounted at /opt the same way as the code at /var/task (the
 interpreter's ``PYTHONPATH`` names /opt's directories from the start), except layers
@@ -68,7 +69,7 @@ class Prewarmed:
 
 def key_for(image: FunctionImage) -> PrewarmKey | None:
     """The pool a function's environments can be claimed from, or None if it cannot."""
-    if image.runtime.family != "python" or image.log_format != "Text":
+    if image.runtime.family != "python":
         return None
     if any(k.startswith(_STARTUP_PREFIXES) for k in image.variables):
         return None
@@ -117,6 +118,11 @@ class Prewarmer:
         self._last_wanted: dict[PrewarmKey, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+
+    @property
+    def waiting(self) -> int:
+        """Pre-initialised sandboxes ready to be claimed now."""
+        return sum(len(ready) for ready in self._ready.values())
 
     def take(self, key: PrewarmKey) -> Prewarmed | None:
         """A ready sandbox of ``key``, if one is waiting."""

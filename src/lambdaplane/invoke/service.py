@@ -21,15 +21,20 @@ from lambdaplane.errors import (
     LambdaError,
     NotImplementedYet,
     ResourceConflictException,
+    TooManyRequestsException,
 )
-from lambdaplane.invoke.counters import InvocationCounters
-from lambdaplane.invoke.environment import EnvironmentGone, InvokeRequest
+from lambdaplane.invoke import tracing
+from lambdaplane.invoke.environment import EnvironmentGone, InvokeRequest, Outcome
 from lambdaplane.invoke.image import FunctionImage
+from lambdaplane.invoke.logformat import billed_ms
+from lambdaplane.invoke.otlp import InvocationTiming, SpanExport
 from lambdaplane.invoke.pools import EnvironmentPools
+from lambdaplane.metrics import LambdaMetrics
 from lambdaplane.service.function_layers import LayerRefs
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.runtimes import RuntimeCatalog
 from lambdaplane.store.functions import LATEST, StoredFunction
+from lambdaplane.usage.recorder import UsageRecorder
 
 MAX_SYNC_PAYLOAD_BYTES = 6_291_456
 MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
@@ -58,8 +63,10 @@ class InvokeService:
         pools: EnvironmentPools,
         runtimes: RuntimeCatalog,
         unpacked: Callable[[str], Path],
-        counters: InvocationCounters | None = None,
+        metrics: LambdaMetrics | None = None,
         opt_dir: Callable[[LayerRefs | None], Path | None] | None = None,
+        spans: SpanExport | None = None,
+        usage: UsageRecorder | None = None,
     ) -> None:
         self._functions = functions
         self._pools = pools
@@ -67,8 +74,10 @@ class InvokeService:
         self._unpacked = unpacked
         self._images: dict[tuple[str, str], tuple[str, FunctionImage]] = {}
         self._enqueue: Callable[[str, str, str, bytes], None] | None = None
-        self._counters = counters
+        self._metrics = metrics
+        self._usage = usage  # a record per invocation, for the bill
         self._opt_dir = opt_dir  # a function's layers merged, for /opt
+        self._spans = spans  # OTLP export of each invocation, when configured
 
     def accept_events_with(self, enqueue: Callable[[str, str, str, bytes], None]) -> None:
         """Where InvocationType=Event stores events: (name, qualifier, request id, payload)."""
@@ -154,7 +163,9 @@ class InvokeService:
         tail: bool = False,
         client_context: str | None = None,
         request_id: str | None = None,
+        trace_header: str | None = None,
     ) -> InvokeResult:
+        """Run one invocation; ``trace_header`` is the caller's X-Amzn-Trace-Id, if any."""
         stored = self.resolve(function_name, qualifier)
         ref = self._functions.scope.parse(function_name, qualifier)
         if invocation_type == "DryRun":
@@ -166,21 +177,32 @@ class InvokeService:
             client_context = _decode_client_context(client_context)
         image = self._image(stored)
         request_id = request_id or ids.request_id()
+        trace = tracing.for_invocation(trace_header, image.tracing_active, time.time())
+        # The ARN the caller used: unqualified, or with its version or alias.
+        invoked_arn = self._functions.scope.function_arn(ref.name, ref.qualifier)
+        started_ns = invoke_ns = time.time_ns()  # the phases' times, for the spans
         for attempt in range(3):  # An idle environment may die between lease and use.
-            env, failure = await self._pools.acquire(image)
+            acquire_ns = time.time_ns()
+            try:
+                env, failure = await self._pools.acquire(image)
+            except TooManyRequestsException:
+                if self._metrics is not None:
+                    self._metrics.throttled(stored.name, image.version)
+                raise
+            ready_ns, init_ms = time.time_ns(), env.init_duration_ms  # init_ms: a cold start
             if failure is not None:
                 outcome = failure
                 env.report_failed_init(request_id, failure)
                 break
             try:
+                invoke_ns = time.time_ns()
                 outcome = await env.invoke(
                     InvokeRequest(
                         request_id=request_id,
                         payload=payload or b"{}",
                         client_context=client_context,
-                        trace_id=ids.trace_id(time.time()),
-                        # The ARN the caller used: unqualified, or with its version or alias.
-                        invoked_arn=self._functions.scope.function_arn(ref.name, ref.qualifier),
+                        trace_id=trace.header,
+                        invoked_arn=invoked_arn,
                     )
                 )
             except EnvironmentGone:
@@ -191,9 +213,57 @@ class InvokeService:
                 await self._pools.release(env)
             break
         log_result = base64.b64encode(env.tail()).decode() if tail else None
-        if self._counters is not None:
-            self._counters.record(stored.name, image.version, outcome.function_error is not None)
+        if self._spans is not None:
+            self._spans.record(
+                InvocationTiming(
+                    trace=trace,
+                    function_name=stored.name,
+                    version=image.version,
+                    invoked_arn=invoked_arn,
+                    request_id=request_id,
+                    memory_mb=image.memory_mb,
+                    environment_id=env.id,
+                    start_ns=started_ns,
+                    acquire_ns=acquire_ns,
+                    ready_ns=ready_ns,
+                    invoke_ns=0 if failure is not None else invoke_ns,
+                    end_ns=time.time_ns(),
+                    init_ms=init_ms,
+                    invoke_duration_ms=outcome.duration_ms,
+                    function_error=outcome.function_error,
+                    error_type=outcome.error_type,
+                )
+            )
+        self._record(stored, image, request_id, outcome)
         return InvokeResult(200, outcome.payload, image.version, outcome.function_error, log_result)
+
+    def _record(
+        self, stored: StoredFunction, image: FunctionImage, request_id: str, outcome: Outcome
+    ) -> None:
+        """Count the invocation in the metrics, and record what it bills (as REPORT says)."""
+        if self._metrics is not None:
+            init_ms = outcome.init_duration_ms
+            self._metrics.invoked(
+                stored.name,
+                image.version,
+                outcome.duration_ms / 1000,
+                outcome.function_error is not None,
+                None if init_ms is None else init_ms / 1000,
+                outcome.max_memory_bytes,
+            )
+        if self._usage is not None:
+            self._usage.add(
+                (
+                    int(time.time() * 1000),
+                    stored.name,
+                    image.version,
+                    request_id,
+                    billed_ms(outcome.duration_ms),
+                    image.memory_mb,
+                    (stored.config.get("Architectures") or ("x86_64",))[0],
+                    image.tmp_mb,
+                )
+            )
 
 
 def _decode_client_context(value: str) -> str:

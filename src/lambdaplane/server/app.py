@@ -35,20 +35,29 @@ from lambdaplane.auth import KeyStore, SignedRequest, verify
 from lambdaplane.code import CodeStore
 from lambdaplane.code.layers import LayerTrees
 from lambdaplane.errors import LambdaError, NotImplementedYet, RequestEntityTooLargeException
+from lambdaplane.esm.access import SourceClients, load_secrets, source_problem
+from lambdaplane.esm.manager import EsmManager
+from lambdaplane.esm.metrics import EsmMetrics
 from lambdaplane.handlers import HANDLERS, RequestContext, Services
-from lambdaplane.invoke.counters import InvocationCounters
 from lambdaplane.invoke.environment import AgentLaunch
 from lambdaplane.invoke.logsink import LogSink
 from lambdaplane.invoke.mounts import Mounts
+from lambdaplane.invoke.otlp import SpanExport
 from lambdaplane.invoke.pools import EnvironmentPools
 from lambdaplane.invoke.prewarm import Prewarmer
 from lambdaplane.invoke.scheduler import Limits
 from lambdaplane.invoke.service import InvokeService
+from lambdaplane.logsapi.retention import RetentionSweeper
+from lambdaplane.logsapi.server import LogsApi, logs_target
+from lambdaplane.logsapi.service import LogsService
+from lambdaplane.metrics import LambdaMetrics
+from lambdaplane.metrics.access import MetricsAccess, open_token
 from lambdaplane.sandbox import BubblewrapSandbox, CpuPolicy
 from lambdaplane.server.background import Settler
 from lambdaplane.service.aliases import AliasService
 from lambdaplane.service.code_urls import PATH_PREFIX, CodeUrlSigner
 from lambdaplane.service.event_configs import EventInvokeConfigService
+from lambdaplane.service.event_source_mappings import EventSourceMappingService
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.layers import LayerService
 from lambdaplane.service.names import Scope
@@ -63,8 +72,12 @@ from lambdaplane.store import (
     upgrade,
 )
 from lambdaplane.store.event_configs import EventInvokeConfigRepository
+from lambdaplane.store.event_source_mappings import EventSourceMappingRepository
 from lambdaplane.store.layers import LayerRepository
+from lambdaplane.store.log_groups import LogGroupRepository
 from lambdaplane.store.logs import LogRepository
+from lambdaplane.store.usage import UsageRepository
+from lambdaplane.usage.recorder import UsageRecorder
 
 Scope_ = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -74,7 +87,9 @@ log = logging.getLogger("lambdaplane")
 
 HEALTH_PATH = "/_lambdaplane/health"
 ECHO_PATH = "/_lambdaplane/echo"
-METRICS_PATH = "/_lambdaplane/metrics"
+METRICS_PATH = "/metrics"
+LEGACY_METRICS_PATH = "/_lambdaplane/metrics"  # the first name of the same exposition
+_PROMETHEUS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
 # AWS's front door refuses bodies over this many bytes (base64 of a 50 MB zip plus JSON).
 MAX_REQUEST_BYTES = 70_167_211
 # Lambda's service-side limits, where botocore's newer model allows more.
@@ -88,6 +103,7 @@ CONSTRAINT_OVERRIDES: dict[str, dict[str, Any]] = {
 SERVICE_CHECKED_ENUMS = frozenset({"Runtime"})
 OPERATION_RULES = per_operation(CONSTRAINT_OVERRIDES, SERVICE_CHECKED_ENUMS)
 _JSON = [(b"content-type", b"application/json")]
+LAMBDA_SERVICE = frozenset({"lambda"})  # the SigV4 scope of Lambda requests
 
 
 @dataclass
@@ -106,7 +122,13 @@ class Components:
     logs: LogRepository
     delivery: AsyncDelivery
     queue: AsyncQueue
-    counters: InvocationCounters
+    metrics: LambdaMetrics
+    usage: UsageRecorder
+    metrics_access: MetricsAccess
+    spans: SpanExport | None = None  # OTLP export of invocations, when configured
+    logs_api: LogsApi | None = None  # the CloudWatch Logs API on the same endpoint
+    retention: RetentionSweeper | None = None
+    esm: EsmManager | None = None  # the event source mappings' pollers
 
 
 def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Components:
@@ -171,9 +193,30 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         max_parallel_starts=settings.max_parallel_cold_starts,
         prewarmer=prewarmer,
     )
-    counters = InvocationCounters()
+    metrics = LambdaMetrics()
+    usage = UsageRecorder(UsageRepository(engine, settings.account_id, settings.region))
+    spans = (
+        SpanExport(
+            settings.otlp_traces_url,
+            {
+                "service.name": "lambdaplane",
+                "cloud.provider": "lambdaplane",
+                "cloud.region": settings.region,
+                "cloud.account.id": settings.account_id,
+            },
+        )
+        if settings.otlp_traces_url
+        else None
+    )
     invoke = InvokeService(
-        functions, pools, catalog, code.unpacked, counters, opt_dir=layers.opt_dir
+        functions,
+        pools,
+        catalog,
+        code.unpacked,
+        metrics,
+        opt_dir=layers.opt_dir,
+        spans=spans,
+        usage=usage,
     )
     event_configs = EventInvokeConfigService(
         scope,
@@ -185,6 +228,7 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
 
     def enqueue(name: str, qualifier: str, request_id: str, payload: bytes) -> None:
         queue.enqueue(name, qualifier, request_id, payload, time.time())
+        metrics.event_received(name, qualifier)
         delivery.notify()
 
     async def invoke_async(function_arn: str, payload: bytes) -> None:
@@ -192,6 +236,11 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         await asyncio.to_thread(
             enqueue, ref.name, ref.qualifier or "$LATEST", ids.request_id(), payload
         )
+
+    async def recorded() -> None:
+        """An async event's logs and usage are stored before the event is deleted."""
+        await sink.flush()
+        await usage.flush()
 
     router = DestinationRouter(
         endpoints=dict(settings.destination_endpoints),
@@ -208,20 +257,66 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
             retry_delays=settings.async_retry_delays,
             throttle_backoff=settings.async_throttle_backoff,
         ),
-        recorded=sink.flush,
+        recorded=recorded,
+        metrics=metrics,
     )
     invoke.accept_events_with(enqueue)
+    esm_repo = EventSourceMappingRepository(engine, settings.account_id, settings.region)
+    source_endpoints = dict(settings.esm_endpoints)
+    if "sqs" in dict(settings.destination_endpoints):  # --sqs-endpoint serves both
+        source_endpoints["sqs"] = dict(settings.destination_endpoints)["sqs"]
+    if "sns" in dict(settings.destination_endpoints):
+        source_endpoints["sns"] = dict(settings.destination_endpoints)["sns"]
+    source_clients = SourceClients(source_endpoints, settings.region)
+    esm = EsmManager(
+        repo=esm_repo,
+        invoke=invoke,
+        clients=source_clients,
+        metrics=EsmMetrics(metrics.registry),
+        region=settings.region,
+        account_id=settings.account_id,
+        deliver=router.deliver,
+        secrets=load_secrets(settings.esm_secrets, settings.data_dir),
+        brokers=dict(settings.mq_brokers),
+        forget=tags_repo.drop,
+    )
+    esm_service = EventSourceMappingService(
+        scope,
+        functions,
+        esm_repo,
+        tags_repo,
+        notify=esm.notify,
+        source_problem=lambda kind, arn, timeout: source_problem(
+            source_clients, kind, arn, timeout
+        ),
+        brokers=dict(settings.mq_brokers),
+    )
     services = Services(
         functions=functions,
-        tags=TagService(scope, functions_repo, tags_repo),
+        tags=TagService(scope, functions_repo, tags_repo, esm_service.exists),
         aliases=AliasService(scope, functions_repo, aliases_repo, functions),
         invoke=invoke,
         event_configs=event_configs,
         layers=layers,
         code_urls=CodeUrlSigner.open(settings.data_dir, settings.code_url_ttl_seconds),
         clock=time.time,
+        event_source_mappings=esm_service,
     )
     api_router = Router(load_service_model())
+    log_groups = LogGroupRepository(engine)
+    retention = RetentionSweeper(log_groups, time.time)
+    logs_api = LogsApi(
+        LogsService(
+            log_groups,
+            region=settings.region,
+            account_id=settings.account_id,
+            clock=time.time,
+            retention_changed=retention.nudge,
+        ),
+        keys.secret_for,
+        region=settings.region,
+        any_credentials=settings.insecure_any_credentials,
+    )
     return Components(
         settings,
         services,
@@ -235,7 +330,23 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         logs,
         delivery,
         queue,
-        counters,
+        metrics,
+        usage,
+        MetricsAccess(
+            settings.metrics_access,
+            keys=keys.secret_for,
+            region=settings.region,
+            token=(
+                open_token(settings.metrics_token_path)
+                if settings.metrics_access == "token"
+                else None
+            ),
+            any_credentials=settings.insecure_any_credentials,
+        ),
+        spans=spans,
+        logs_api=logs_api,
+        retention=retention,
+        esm=esm,
     )
 
 
@@ -281,8 +392,13 @@ class LambdaplaneApp:
                 try:
                     await self.c.settler.start(self.c.services.functions.unsettled())
                     await self.c.sink.start()
+                    await self.c.usage.start()
+                    if self.c.retention is not None:
+                        await self.c.retention.start()
                     await self.c.pools.start()
                     await self.c.delivery.start()
+                    if self.c.esm is not None:
+                        await self.c.esm.start()
                 except Exception as exc:  # Report, so uvicorn exits instead of hanging.
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
@@ -290,19 +406,34 @@ class LambdaplaneApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self._ready = False
+                if self.c.esm is not None:  # pollers invoke: stop them first
+                    await self.c.esm.stop()
                 await self.c.delivery.stop()
                 await self.c.pools.shutdown()
+                if self.c.retention is not None:
+                    await self.c.retention.stop()
                 await self.c.sink.stop()
+                await self.c.usage.stop()
+                if self.c.spans is not None:
+                    await asyncio.to_thread(self.c.spans.shutdown)
                 await self.c.settler.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     async def _http(self, scope: Scope_, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        if path.startswith("/_lambdaplane/"):
+        if path.startswith("/_lambdaplane/") or path == METRICS_PATH:
             await self._internal(scope, receive, send, path)
             return
         request_id = ids.request_id()
+        operation = logs_target(scope["headers"]) if path == "/" else None
+        if operation is not None and self.c.logs_api is not None:
+            status, headers, body = await self.c.logs_api.handle(
+                scope, receive, operation, request_id
+            )
+            headers = [*headers, (b"x-amzn-requestid", request_id.encode())]
+            await _respond(send, status, headers, body)
+            return
         try:
             status, headers, body = await self._api(scope, receive, request_id)
         except LambdaError as err:
@@ -340,6 +471,7 @@ class LambdaplaneApp:
             self.c.keys.secret_for,
             datetime.now(UTC),
             region=self._settings.region,
+            services=LAMBDA_SERVICE,
             any_credentials=self._settings.insecure_any_credentials,
         )
 
@@ -358,6 +490,7 @@ class LambdaplaneApp:
             request_id=request_id,
             base_url=_base_url(scope, headers),
             access_key_id=access_key,
+            trace_header=headers.get("x-amzn-trace-id"),
         )
         if handler.coroutine is not None:
             output = await handler.coroutine(ctx, params)
@@ -374,9 +507,8 @@ class LambdaplaneApp:
             ok = self._ready
             body = json.dumps({"status": "ok" if ok else "starting"}).encode()
             await _respond(send, 200 if ok else 503, _JSON, body)
-        elif path == METRICS_PATH:
-            body = (await asyncio.to_thread(self._metrics)).encode()
-            await _respond(send, 200, [(b"content-type", b"text/plain; version=0.0.4")], body)
+        elif path in (METRICS_PATH, LEGACY_METRICS_PATH):
+            await self._serve_metrics(scope, send)
         elif path == ECHO_PATH:
             # A bare echo on the same stack: the floor that benchmarks compare invokes with.
             body = await _read_body(receive, "Echo")
@@ -386,38 +518,26 @@ class LambdaplaneApp:
         else:
             await _respond(send, 404, _JSON, b'{"message":"Not Found"}')
 
-    def _metrics(self) -> str:
-        """A first Prometheus exposition: what asynchronous delivery did, and what is live."""
-        counters = self.c.delivery.counters
-        lines = [
-            "# HELP lambdaplane_async_events_total Asynchronous events by outcome.",
-            "# TYPE lambdaplane_async_events_total counter",
-        ]
-        for outcome, value in (
-            ("succeeded", counters.succeeded),
-            ("retries_exhausted", counters.failed),
-            ("event_age_exceeded", counters.expired),
-            ("throttled_attempts", counters.throttled),
-            ("dropped_function_deleted", counters.dropped),
-        ):
-            lines.append(f'lambdaplane_async_events_total{{outcome="{outcome}"}} {value}')
-        lines += [
-            "# HELP lambdaplane_async_queue_depth Events accepted and not yet finished.",
-            "# TYPE lambdaplane_async_queue_depth gauge",
-            f"lambdaplane_async_queue_depth {self.c.queue.depth()}",
-            "# HELP lambdaplane_environments Live execution environments.",
-            "# TYPE lambdaplane_environments gauge",
-            f"lambdaplane_environments {len(self.c.pools.live)}",
-            "# HELP lambdaplane_invocations_total Function runs by function, executed version and outcome.",
-            "# TYPE lambdaplane_invocations_total counter",
-        ]
-        for (function, version), tally in sorted(self.c.counters.snapshot().items()):
-            for outcome, value in (("success", tally.success), ("error", tally.error)):
-                labels = (
-                    f'function="{_label(function)}",version="{_label(version)}",outcome="{outcome}"'
-                )
-                lines.append(f"lambdaplane_invocations_total{{{labels}}} {value}")
-        return "\n".join(lines) + "\n"
+    async def _serve_metrics(self, scope: Scope_, send: Send) -> None:
+        """The Prometheus exposition, for whoever ``--metrics-auth`` lets in."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        refusal = self.c.metrics_access.check(
+            scope["method"], raw_path, scope.get("query_string", b"").decode("latin-1"), headers
+        )
+        if refusal is not None:
+            extra = [(b"www-authenticate", refusal.challenge.encode())] if refusal.challenge else []
+            body = json.dumps({"message": refusal.message}).encode()
+            await _respond(send, refusal.status, [*_JSON, *extra], body)
+            return
+        # What runs now is read here, on the loop that owns the pools; the rest off it.
+        self.c.metrics.observe_environments(self.c.pools.census())
+        body = (await asyncio.to_thread(self._exposition)).encode()
+        await _respond(send, 200, _PROMETHEUS, body)
+
+    def _exposition(self) -> str:
+        self.c.metrics.observe_queue(self.c.queue.depth())
+        return self.c.metrics.render()
 
     async def _download_code(self, scope: Scope_, send: Send, name: str) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -441,11 +561,6 @@ class LambdaplaneApp:
         data = await asyncio.to_thread(self.c.code.read, sha256_hex)
         headers = [(b"content-type", b"application/zip")]
         await _respond(send, 200, headers, b"" if scope["method"] == "HEAD" else data, len(data))
-
-
-def _label(value: str) -> str:
-    """A Prometheus label value, escaped as the text format requires."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _too_large(operation: str) -> RequestEntityTooLargeException:

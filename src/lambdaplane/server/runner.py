@@ -31,11 +31,22 @@ def banner(settings: Settings, access_key: str, secret_key: str, created: bool, 
         "",
         f"  aws lambda list-functions --endpoint-url {endpoint}",
         f"  boto3.client('lambda', endpoint_url='{endpoint}')",
+        "",
+        f"  Prometheus metrics: {endpoint}/metrics ({_metrics_access(settings)})",
     ]
     if settings.insecure_any_credentials:
         lines.append("")
         lines.append("  --insecure-any-credentials: any well-formed signature is accepted.")
     return "\n".join(lines)
+
+
+def _metrics_access(settings: Settings) -> str:
+    mode = settings.metrics_access
+    if mode == "token":
+        return f"bearer token in {settings.metrics_token_path}, or SigV4"
+    if mode == "sigv4":
+        return "SigV4-signed requests only; --metrics-auth token for Prometheus"
+    return "no authentication"
 
 
 def insecure_warning(settings: Settings) -> str | None:

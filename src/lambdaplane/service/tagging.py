@@ -1,13 +1,14 @@
 """TagResource, UntagResource and ListTags over any taggable ARN.
 
-Functions are the only taggable resources that exist so far; ARNs of the other
-taggable kinds (event source mappings, code signing configs, capacity providers)
-are well-formed but name nothing yet, and get AWS's not-found message for their kind.
+Functions and event source mappings are the taggable resources that exist so far; ARNs
+of the other taggable kinds (code signing configs, capacity providers) are well-formed
+but name nothing yet, and get AWS's not-found message for their kind.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from lambdaplane.errors import InvalidParameterValueException, ResourceNotFoundException
 from lambdaplane.service.configuration import MAX_TAGS
@@ -29,10 +30,17 @@ GENERIC_ERROR = "An error occurred and the request cannot be processed."
 
 
 class TagService:
-    def __init__(self, scope: Scope, functions: FunctionRepository, tags: TagRepository) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        functions: FunctionRepository,
+        tags: TagRepository,
+        mapping_exists: Callable[[str], bool] | None = None,
+    ) -> None:
         self._scope = scope
         self._functions = functions
         self._tags = tags
+        self._mapping_exists = mapping_exists  # event source mapping UUID -> exists?
 
     def _resource(self, arn: str) -> str:
         """The canonical ARN of an existing taggable resource, or AWS's error."""
@@ -40,6 +48,13 @@ class TagService:
         if match is None:
             raise InvalidParameterValueException(GENERIC_ERROR)
         kind, rest = match.group("kind"), match.group("rest")
+        ours = (match.group("region"), match.group("account")) == (
+            self._scope.region,
+            self._scope.account_id,
+        )
+        exists = self._mapping_exists
+        if kind == "event-source-mapping" and ours and exists is not None and exists(rest):
+            return arn
         if kind != "function":
             raise ResourceNotFoundException(_KIND_NOT_FOUND[kind] + arn)
         name, _, qualifier = rest.partition(":")

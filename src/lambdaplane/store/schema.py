@@ -164,3 +164,93 @@ layer_versions = sa.Table(
     sa.Column("deleted", sa.Boolean, nullable=False),
     sa.UniqueConstraint("layer_id", "version", name="uq_layer_versions"),
 )
+
+# Log groups of the CloudWatch Logs API. A function's group is created by the first
+# batch of its events (as AWS creates it on first write), or by CreateLogGroup.
+# ``stored_bytes`` counts the characters of the group's stored messages.
+log_groups = sa.Table(
+    "log_groups",
+    metadata,
+    sa.Column("name", sa.String(512), primary_key=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),  # ms since the epoch
+    sa.Column("retention_days", sa.Integer, nullable=True),  # None: never expire
+    sa.Column("log_group_class", sa.String(32), nullable=False),
+    sa.Column("stored_bytes", sa.BigInteger, nullable=False),
+)
+
+# Log streams, with the summary DescribeLogStreams reports, kept up to date by each
+# batch of events the log sink writes (ms since the epoch; None before the first event).
+log_streams = sa.Table(
+    "log_streams",
+    metadata,
+    sa.Column("log_group", sa.String(512), primary_key=True),
+    sa.Column("name", sa.String(512), primary_key=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("first_event", sa.BigInteger, nullable=True),
+    sa.Column("last_event", sa.BigInteger, nullable=True),
+    sa.Column("last_ingestion", sa.BigInteger, nullable=True),
+)
+
+# FilterLogEvents and retention read a group's events in time order, across streams.
+sa.Index("ix_log_events_group_time", log_events.c.log_group, log_events.c.timestamp)
+
+# Usage: one row per invocation (what Lambda bills: a request and its billed duration at
+# 1 ms granularity, with the memory, architecture and ephemeral storage it was billed at).
+# Written in batches off the invoke path; read by `lambdaplane usage`.
+usage_records = sa.Table(
+    "usage_records",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("function_name", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),  # the version that ran
+    sa.Column("request_id", sa.String(36), nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),  # ms since the epoch, at the end
+    sa.Column("billed_ms", sa.Integer, nullable=False),
+    sa.Column("memory_mb", sa.Integer, nullable=False),
+    sa.Column("architecture", sa.String(16), nullable=False),
+    sa.Column("ephemeral_mb", sa.Integer, nullable=False),
+    sa.Index("ix_usage_records_time", "timestamp"),
+)
+
+# Event source mappings (docs/esm.md). ``config`` is the mapping in the API's shape with
+# its defaults filled in; ``source_key`` is what makes two mappings duplicates of one
+# another (the source ARN, or a Kafka mapping's servers and topics); ``revision``
+# changes with every write, for compare-and-swap between the API and the manager.
+event_source_mappings = sa.Table(
+    "event_source_mappings",
+    metadata,
+    sa.Column("uuid", sa.String(36), primary_key=True),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("function_name", sa.String(64), nullable=False),
+    sa.Column("qualifier", sa.String(128), nullable=True),  # None: unqualified
+    sa.Column("source_kind", sa.String(16), nullable=False),
+    sa.Column("source_key", sa.String(2048), nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),  # what the user asked for
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("state_reason", sa.String(256), nullable=False),
+    sa.Column("last_processing_result", sa.String(1024), nullable=True),
+    sa.Column("last_modified", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("created_at", sa.Float, nullable=False),  # orders ListEventSourceMappings
+    sa.Column("revision", sa.String(36), nullable=False),
+    sa.Index("ix_esm_function", "account_id", "region", "function_name"),
+    sa.Index("ix_esm_source", "account_id", "region", "source_key"),
+)
+
+# A poller's durable position per key (shard, partition ...), deleted with its mapping.
+esm_checkpoints = sa.Table(
+    "esm_checkpoints",
+    metadata,
+    sa.Column("mapping_uuid", sa.String(36), primary_key=True),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

@@ -16,9 +16,8 @@ from lambdaplane.deploy.deployment import (
     Progress,
     check_start,
 )
-from lambdaplane.deploy.health import MetricsError, Thresholds
+from lambdaplane.deploy.health import MetricsError, Tally, Thresholds
 from lambdaplane.deploy.strategy import Kind, Strategy, plan
-from lambdaplane.invoke.counters import Tally
 
 RULE = Thresholds(max_error_rate=0.1, min_invocations=10)
 

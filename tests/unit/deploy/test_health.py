@@ -4,12 +4,12 @@ import pytest
 
 from lambdaplane.deploy.health import (
     MetricsError,
+    Tally,
     Thresholds,
     judge,
     parse_invocations,
     since,
 )
-from lambdaplane.invoke.counters import Tally
 
 RULE = Thresholds(max_error_rate=0.1, min_invocations=10)
 
@@ -42,16 +42,22 @@ def test_since_subtracts_a_baseline() -> None:
 
 
 EXPOSITION = """\
-# HELP lambdaplane_async_events_total Asynchronous events by outcome.
-# TYPE lambdaplane_async_events_total counter
-lambdaplane_async_events_total{outcome="succeeded"} 4
-# TYPE lambdaplane_invocations_total counter
-lambdaplane_invocations_total{function="hello",version="1",outcome="success"} 7
-lambdaplane_invocations_total{function="hello",version="1",outcome="error"} 0
-lambdaplane_invocations_total{function="hello",version="2",outcome="success"} 3
-lambdaplane_invocations_total{function="hello",version="2",outcome="error"} 2
-lambdaplane_invocations_total{function="hello-other",version="2",outcome="error"} 50
-lambdaplane_invocations_total{ function="we\\"ird\\\\", version="$LATEST" ,outcome="success"} 1.0 1700000000000
+# HELP lambdaplane_async_queue_depth Asynchronous events accepted and not yet finished.
+# TYPE lambdaplane_async_queue_depth gauge
+lambdaplane_async_queue_depth 4
+# TYPE lambda_invocations_total counter
+lambda_invocations_total{function="hello",version="1"} 7
+lambda_invocations_total{function="hello",version="2"} 5
+lambda_invocations_total{function="hello-other",version="2"} 50
+lambda_invocations_total{ function="we\\"ird\\\\", version="$LATEST" } 1.0 1700000000000
+# TYPE lambda_errors_total counter
+lambda_errors_total{function="hello",version="1"} 0
+lambda_errors_total{function="hello",version="2"} 2
+lambda_errors_total{function="hello-other",version="2"} 50
+lambda_errors_total{function="we\\"ird\\\\",version="$LATEST"} 0
+# TYPE lambda_duration_seconds histogram
+lambda_duration_seconds_bucket{function="hello",version="2",le="+Inf"} 5
+lambda_duration_seconds_count{function="hello",version="2"} 5
 """
 
 
@@ -63,9 +69,9 @@ def test_parse_invocations_of_one_function() -> None:
 
 def test_malformed_samples_are_errors() -> None:
     with pytest.raises(MetricsError):
-        parse_invocations("lambdaplane_invocations_total{function=hello} 1\n", "hello")
+        parse_invocations("lambda_invocations_total{function=hello} 1\n", "hello")
     with pytest.raises(MetricsError):
         parse_invocations(
-            'lambdaplane_invocations_total{function="hello",version="1",outcome="error"} x\n',
+            'lambda_errors_total{function="hello",version="1"} x\n',
             "hello",
         )

@@ -35,9 +35,10 @@ def test_kind_is_runtime_memory_and_tmp() -> None:
 def test_functions_that_change_how_the_interpreter_starts_are_not_prewarmed() -> None:
     assert key_for(image(variables={"PYTHONWARNINGS": "error"})) is None
     assert key_for(image(variables={"LD_PRELOAD": "/x.so"})) is None
-    assert key_for(image(log_format="JSON")) is None
     assert key_for(image(runtime=Runtime("provided.al2023", None))) is None
     assert key_for(image(variables={"MY_VAR": "fine"})) is not None
+    # The log format and level are read when the function arrives (agent/pyruntime.py).
+    assert key_for(image(log_format="JSON", log_level="WARN")) == key_for(image())
 
 
 def test_startup_environment_has_no_function_specific_values() -> None:

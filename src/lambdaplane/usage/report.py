@@ -1,0 +1,241 @@
+"""A bill for a time range: requests, GB-seconds and cost per function and in total.
+
+Duration tiers are monthly, per account, region and architecture, so a range is cut
+at the start of each (UTC) month, and each piece is priced knowing what its month had
+used before it. When a piece straddles a tier boundary, each function gets the piece's
+cost of each tier in proportion to its GB-seconds (AWS bills the account, not the
+function, so any split is a convention; within one tier it is simply GB-s x price).
+Everything is exact ``Decimal`` arithmetic; output rounds nothing in JSON.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from lambdaplane.store.usage import UsageTotal
+from lambdaplane.usage.pricing import CONTEXT, PriceList, gb_seconds, tier_portions
+
+__all__ = ["Charges", "UsageReport", "build_report", "month_pieces"]
+
+# (since ms, until ms, function or None, region or None) -> totals in [since, until)
+Totals = Callable[[int, int, str | None, str | None], list[UsageTotal]]
+ZERO = Decimal(0)
+
+
+@dataclass
+class Charges:
+    """What a function (or everything) used and costs over the report's range."""
+
+    requests: int = 0
+    billed_ms: int = 0
+    gb_seconds: Decimal = ZERO
+    storage_gb_seconds: Decimal = ZERO  # ephemeral storage above the included amount
+    request_cost: Decimal = ZERO
+    duration_cost: Decimal = ZERO
+    storage_cost: Decimal = ZERO
+
+    @property
+    def total_cost(self) -> Decimal:
+        with decimal.localcontext(CONTEXT):
+            return self.request_cost + self.duration_cost + self.storage_cost
+
+    def add(self, other: Charges) -> None:
+        with decimal.localcontext(CONTEXT):
+            self.requests += other.requests
+            self.billed_ms += other.billed_ms
+            self.gb_seconds += other.gb_seconds
+            self.storage_gb_seconds += other.storage_gb_seconds
+            self.request_cost += other.request_cost
+            self.duration_cost += other.duration_cost
+            self.storage_cost += other.storage_cost
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "billed_duration_ms": self.billed_ms,
+            "gb_seconds": _text(self.gb_seconds),
+            "ephemeral_storage_gb_seconds": _text(self.storage_gb_seconds),
+            "cost": {
+                "requests": _text(self.request_cost),
+                "duration": _text(self.duration_cost),
+                "ephemeral_storage": _text(self.storage_cost),
+                "total": _text(self.total_cost),
+            },
+        }
+
+
+@dataclass
+class UsageReport:
+    since_ms: int
+    until_ms: int
+    currency: str
+    prices: str  # where the prices came from
+    functions: dict[str, Charges] = field(default_factory=dict)
+    total: Charges = field(default_factory=Charges)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "since": _iso(self.since_ms),
+            "until": _iso(self.until_ms),
+            "currency": self.currency,
+            "prices": self.prices,
+            "functions": [
+                {"function": name, **charges.as_json()}
+                for name, charges in sorted(self.functions.items())
+            ],
+            "total": self.total.as_json(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_json(), indent=2)
+
+    def to_text(self) -> str:
+        header = ("FUNCTION", "REQUESTS", "BILLED (s)", "GB-SECONDS", f"COST ({self.currency})")
+        rows = [_row(name, charges) for name, charges in sorted(self.functions.items())]
+        rows.append(_row("TOTAL", self.total))
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines = [
+            f"Usage from {_iso(self.since_ms)} to {_iso(self.until_ms)} (prices: {self.prices})",
+            "",
+        ]
+        for index, row in enumerate([header, *rows]):
+            if index == len(rows):  # the TOTAL row
+                lines.append("  ".join("-" * w for w in widths))
+            cells = [row[0].ljust(widths[0])] + [
+                c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+            ]
+            lines.append("  ".join(cells).rstrip())
+        return "\n".join(lines) + "\n"
+
+
+def _row(name: str, charges: Charges) -> tuple[str, str, str, str, str]:
+    return (
+        name,
+        f"{charges.requests:,}",
+        _text(Decimal(charges.billed_ms) / 1000),
+        _text(charges.gb_seconds),
+        _text(charges.total_cost.quantize(Decimal("1E-10"))),
+    )
+
+
+def _text(value: Decimal) -> str:
+    """A decimal without exponent or trailing zeros ("0.000125", "12", "0")."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _iso(ms: int) -> str:
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (
+        f".{moment.microsecond // 1000:03d}Z" if moment.microsecond else "Z"
+    )
+
+
+def month_start_ms(ms: int) -> int:
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    start = datetime(moment.year, moment.month, 1, tzinfo=UTC)
+    return int(start.timestamp() * 1000)
+
+
+def _next_month_ms(ms: int) -> int:
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def month_pieces(since_ms: int, until_ms: int) -> list[tuple[int, int]]:
+    """[since, until) cut at the start of each UTC month."""
+    pieces = []
+    start = since_ms
+    while start < until_ms:
+        end = min(until_ms, _next_month_ms(start))
+        pieces.append((start, end))
+        start = end
+    return pieces
+
+
+def build_report(
+    totals: Totals,
+    prices: PriceList,
+    since_ms: int,
+    until_ms: int,
+    function: str | None = None,
+    region: str | None = None,
+) -> UsageReport:
+    """Price the usage in [since, until), for one function or all; raises PriceFileError
+    when the usage has an architecture the price list does not know."""
+    report = UsageReport(since_ms, until_ms, prices.currency, prices.source)
+    with decimal.localcontext(CONTEXT):
+        for start, end in month_pieces(since_ms, until_ms):
+            for name, charges in _price_piece(totals, prices, start, end, function, region).items():
+                report.functions.setdefault(name, Charges()).add(charges)
+        for charges in report.functions.values():
+            report.total.add(charges)
+    return report
+
+
+def _price_piece(
+    totals: Totals,
+    prices: PriceList,
+    start: int,
+    end: int,
+    function: str | None,
+    region: str | None,
+) -> dict[str, Charges]:
+    """Charges per function for a range inside one month."""
+    rows = totals(start, end, function, region)
+    if not rows:
+        return {}
+    everyone = rows if function is None else totals(start, end, None, region)
+    month = month_start_ms(start)
+    earlier = totals(month, start, None, region) if start > month else []
+
+    def pool(row: UsageTotal) -> tuple[str, str, str]:
+        return (row.account_id, row.region, row.architecture)
+
+    used_before: dict[tuple[str, str, str], Decimal] = {}
+    for row in earlier:
+        used_before[pool(row)] = used_before.get(pool(row), ZERO) + gb_seconds(
+            row.billed_ms, row.memory_mb
+        )
+    used_now: dict[tuple[str, str, str], Decimal] = {}
+    for row in everyone:
+        used_now[pool(row)] = used_now.get(pool(row), ZERO) + gb_seconds(
+            row.billed_ms, row.memory_mb
+        )
+    portions = {
+        key: tier_portions(prices.tiers(key[2]), used_before.get(key, ZERO), amount)
+        for key, amount in used_now.items()
+    }
+    charges: dict[str, Charges] = {}
+    for row in rows:
+        key = pool(row)
+        used = gb_seconds(row.billed_ms, row.memory_mb)
+        extra_mb = max(0, row.ephemeral_mb - prices.ephemeral_included_mb)
+        storage = gb_seconds(row.billed_ms, extra_mb)
+        whole = used_now[key]
+        duration_cost = ZERO
+        if whole:
+            for tier, portion in zip(prices.tiers(row.architecture), portions[key], strict=True):
+                # Multiply before dividing: within one tier the share is exactly GB-s x price.
+                duration_cost += used * portion / whole * tier.price
+        charges.setdefault(row.function_name, Charges()).add(
+            Charges(
+                requests=row.requests,
+                billed_ms=row.billed_ms,
+                gb_seconds=used,
+                storage_gb_seconds=storage,
+                request_cost=row.requests * prices.request_price,
+                duration_cost=duration_cost,
+                storage_cost=storage * prices.ephemeral_price,
+            )
+        )
+    return charges

@@ -1,0 +1,76 @@
+"""Usage records on SQLite and on the real PostgreSQL: the same rows, the same sums."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from lambdaplane.store import open_engine, upgrade
+from lambdaplane.store.usage import UsageRepository, UsageTotal
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    if request.param == "sqlite":
+        eng = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
+        yield eng
+        eng.dispose()
+        return
+    name = f"lambdaplane_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    eng = open_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_usage_repository(engine: sa.Engine) -> None:
+    upgrade(engine)
+    east = UsageRepository(engine, "000000000000", "us-east-1")
+    west = UsageRepository(engine, "000000000000", "eu-west-1")
+    east.append(
+        [
+            (1000, "f", "$LATEST", "r1", 3, 128, "x86_64", 512),
+            (1001, "f", "1", "r2", 7, 128, "x86_64", 512),
+            (1002, "f", "1", "r3", 900_000, 10240, "arm64", 10240),
+            (2000, "g", "$LATEST", "r4", 1, 128, "x86_64", 512),
+        ]
+    )
+    west.append([(1500, "f", "$LATEST", "r5", 2, 128, "x86_64", 512)])
+    east.append([])
+    assert east.totals(1000, 2000) == [
+        UsageTotal("000000000000", "eu-west-1", "f", "x86_64", 128, 512, 1, 2),
+        UsageTotal("000000000000", "us-east-1", "f", "arm64", 10240, 10240, 1, 900_000),
+        UsageTotal("000000000000", "us-east-1", "f", "x86_64", 128, 512, 2, 10),
+    ]
+    assert east.totals(0, 10_000, "g") == [
+        UsageTotal("000000000000", "us-east-1", "g", "x86_64", 128, 512, 1, 1)
+    ]
+    assert [t.region for t in east.totals(0, 10_000, None, "eu-west-1")] == ["eu-west-1"]
+    records = east.records("f")
+    assert [r["request_id"] for r in records] == ["r1", "r2", "r3", "r5"]
+    assert records[0]["version"] == "$LATEST" and records[1]["version"] == "1"
+
+
+def test_many_rows_go_in_several_statements(engine: sa.Engine) -> None:
+    upgrade(engine)
+    repository = UsageRepository(engine, "000000000000", "us-east-1")
+    rows = [
+        (5000 + i, "many", "$LATEST", f"r{i}", i % 7 + 1, 128, "x86_64", 512) for i in range(2500)
+    ]
+    repository.append(rows)
+    (total,) = repository.totals(0, 10_000, "many")
+    assert total.requests == 2500
+    assert total.billed_ms == sum(i % 7 + 1 for i in range(2500))
+    assert [r["request_id"] for r in repository.records("many")] == [f"r{i}" for i in range(2500)]
