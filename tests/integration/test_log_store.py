@@ -193,3 +193,11 @@ def test_migration_backfills_groups_and_streams_of_existing_events(bare_engine: 
         20,
         200,
     )
+
+
+def test_a_large_batch_is_stored_whole_and_in_order(engine: sa.Engine) -> None:
+    """Batches go in as several multi-row INSERTs; none of the lines may be lost."""
+    logs = LogRepository(engine)
+    events = [LogEvent(GROUP, "big", 1_000 + i, f"line {i}") for i in range(1_000)]
+    logs.append(events, 5_000)
+    assert logs.stream(GROUP, "big") == events
