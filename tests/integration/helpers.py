@@ -54,3 +54,12 @@ def shape(value: Any) -> Any:
     if isinstance(value, list):
         return [shape(v) for v in value[:1]]
     return type(value).__name__ if isinstance(value, bool) else "leaf"
+
+
+@cache
+def esm_reference(source: str, test: str, step: str) -> Any:
+    """A response recorded against AWS in ``esm_<source>.snapshot.json`` (``sqs``,
+    ``kinesis``, ``dynamodbstreams``); ``test`` is the part after the module's ``::``."""
+    data = json.loads((_reference_dir() / f"esm_{source}.snapshot.json").read_text())
+    module = "tests/aws/services/lambda_/event_source_mapping/test_lambda_integration_"
+    return data[f"{module}{source}.py::{test}"]["recorded-content"][step]

@@ -15,7 +15,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +25,14 @@ from lambdaplane.testing import ServerProcess, make_zip, start_server
 from lambdaplane.testing.moto import MotoServer, start_moto
 from tests.integration.helpers import (
     RUNTIME,
-    _reference_dir,
     reference,
     shape,
     unique_name,
     wait_settled,
 )
+from tests.integration.helpers import esm_reference as recorded
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
-_PREFIX = "tests/aws/services/lambda_/event_source_mapping/test_lambda_integration_"
-
-
-@cache
-def recorded(source: str, test: str, step: str) -> Any:
-    """A response recorded against AWS in ``esm_<source>.snapshot.json``."""
-    data = json.loads((_reference_dir() / f"esm_{source}.snapshot.json").read_text())
-    return data[f"{_PREFIX}{source}.py::{test}"]["recorded-content"][step]
 
 
 def error_of(info: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from lambdaplane.testing import ServerProcess, make_zip, start_server
 from lambdaplane.testing.moto import MotoServer, start_moto
 from tests.integration.helpers import RUNTIME, shape, unique_name, wait_settled
-from tests.integration.test_esm_api import recorded
+from tests.integration.helpers import esm_reference as recorded
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
