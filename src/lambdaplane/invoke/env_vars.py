@@ -6,6 +6,10 @@ from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.languages import for_runtime
 
 RUNTIME_API = "127.0.0.1:9001"
+# AWS's library path: the dynamic loader reads it once, when a process starts.
+LD_LIBRARY_PATH = (
+    "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+)
 # Credentials until IAM exists: well-formed, useless anywhere but a local endpoint.
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "ASIALAMBDAPLANEDUMMY0",
@@ -36,7 +40,7 @@ def environment(
         "TZ": ":UTC",
         "LANG": "en_US.UTF-8",
         "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
-        "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+        "LD_LIBRARY_PATH": LD_LIBRARY_PATH,
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         **DUMMY_CREDENTIALS,

@@ -68,6 +68,10 @@ class Mounts:
         """An empty directory that is a shared mount point, for a sandbox's /var/task."""
         slot = self.root / "slots" / env_id
         slot.mkdir()
+        # The interpreter starts before any code is mounted, and the dynamic loader
+        # remembers which LD_LIBRARY_PATH directories did not exist then (for good):
+        # an empty lib/ keeps /var/task/lib and /opt/lib searched once code covers it.
+        (slot / "lib").mkdir()
         self._mount(str(slot), str(slot), MS_BIND)
         self._mount(None, str(slot), MS_SHARED)
         return slot
@@ -96,8 +100,7 @@ class Mounts:
 
     def release_slot(self, slot: Path) -> None:
         self.detach(slot)
-        with contextlib.suppress(OSError):
-            slot.rmdir()
+        _remove_slot(slot)
 
     def sweep(self) -> None:
         """Detach every mount under ``root`` (left by a previous run, or at shutdown)."""
@@ -108,5 +111,11 @@ class Mounts:
             self.detach(Path(point))
         self._sources.clear()
         for slot in (self.root / "slots").glob("*"):
-            with contextlib.suppress(OSError):
-                slot.rmdir()
+            _remove_slot(slot)
+
+
+def _remove_slot(slot: Path) -> None:
+    """Remove an unmounted slot and its placeholder lib/ (quietly if still in use)."""
+    with contextlib.suppress(OSError):
+        (slot / "lib").rmdir()
+        slot.rmdir()

@@ -13,9 +13,10 @@ change how the interpreter starts, which has already happened; the log format an
 level are read again when the function arrives, see ``agent/pyruntime.py``); the
 rest, and every environment when this process may not mount (not root), start the
 ordinary way. Layers are mounted at /opt the same way as the code at /var/task (the
-interpreter's ``PYTHONPATH`` names /opt's directories from the start), except layers
-with external extensions (they need the agent) or native libraries in ``lib/`` (the
-dynamic loader reads ``LD_LIBRARY_PATH`` only when the interpreter starts).
+interpreter's ``PYTHONPATH`` and ``LD_LIBRARY_PATH`` name /opt's directories from the
+start, and each slot holds an empty ``lib/`` so the loader does not write
+/var/task/lib or /opt/lib off as missing), except layers with external extensions
+(they need the agent).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdaplane.invoke.env_vars import LD_LIBRARY_PATH
 from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.invoke.mounts import Mounts
 from lambdaplane.sandbox import CpuPolicy, RunningSandbox, Sandbox, SandboxSpec
@@ -73,7 +75,7 @@ def key_for(image: FunctionImage) -> PrewarmKey | None:
         return None
     if any(k.startswith(_STARTUP_PREFIXES) for k in image.variables):
         return None
-    if image.opt_dir is not None and (image.extensions or (image.opt_dir / "lib").is_dir()):
+    if image.opt_dir is not None and image.extensions:
         return None
     return PrewarmKey(image.runtime.id, image.memory_mb, image.tmp_mb)
 
@@ -88,6 +90,9 @@ def startup_environment(runtime: Runtime) -> dict[str, str]:
         "LAMBDA_TASK_ROOT": "/var/task",
         "LAMBDA_RUNTIME_DIR": "/var/runtime",
         "PYTHONPATH": f"/opt/python/lib/python{minor}/site-packages:/opt/python:/var/runtime",
+        # Read by the loader at start only, so set before the code is mounted: the
+        # function's /var/task/lib and a layer's /opt/lib are found once they are.
+        "LD_LIBRARY_PATH": LD_LIBRARY_PATH,
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime.id}",
         "AWS_EC2_METADATA_DISABLED": "true",
     }
