@@ -8,9 +8,9 @@ the configurations interleaved so the machine's noise spreads over all of them:
 - no layers;
 - 5 layers (each a Python package of 20 modules and 256 KB of data), not imported;
 - the same 5 layers, one module of each imported at init;
-- 5 layers, one shipping a native library in lib/ (such functions are started
-  without a pre-initialised sandbox: the loader reads LD_LIBRARY_PATH at start),
-  and for comparison a function without layers that is spawned too.
+- 5 layers, one shipping a native library in lib/, spawned (a PYTHON* variable rules
+  out a pre-initialised sandbox), and for comparison a function without layers that
+  is spawned the same way.
 
 Also how long CreateFunction takes to reach Active with 5 layers and without (the
 first function using a list of layers merges them into one /opt tree).
@@ -132,7 +132,7 @@ def run(server: ServerProcess, cold: int) -> None:
             "5 layers, not imported": (ENTRY, plain, {}),
             "5 layers, one module of each imported at init": (IMPORTING, plain, {}),
             "no layers, spawned (a PYTHON* variable)": (ENTRY, [], spawn),
-            "5 layers, one with lib/ (spawned)": (ENTRY, with_native, {}),
+            "5 layers, one with lib/, spawned (a PYTHON* variable)": (ENTRY, with_native, spawn),
         }
         # The first function of each list of layers merges /opt while settling.
         for label, layers in (("without layers", []), ("with 5 layers (merged now)", plain)):
