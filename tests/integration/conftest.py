@@ -1,11 +1,39 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+import sqlalchemy as sa
 
+from lambdaplane.store import open_engine
 from lambdaplane.testing import ServerProcess, start_server
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def bare_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An engine on an empty database: SQLite, then the machine's real PostgreSQL (a
+    database of its own, dropped afterwards). Store tests run on both."""
+    if request.param == "sqlite":
+        eng = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
+        yield eng
+        eng.dispose()
+        return
+    name = f"lambdaplane_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    eng = open_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

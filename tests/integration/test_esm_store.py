@@ -3,41 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
-from lambdaplane.store import open_engine, upgrade
+from lambdaplane.store import upgrade
 from lambdaplane.store.event_source_mappings import (
     EventSourceMappingRepository,
     StoredMapping,
     new_revision,
 )
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 QUEUE = "arn:aws:sqs:us-east-1:000000000000:orders"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        eng = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        yield eng
-        eng.dispose()
-        return
-    name = f"lambdaplane_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    eng = open_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@pytest.fixture
+def engine(bare_engine: sa.Engine) -> sa.Engine:
+    return bare_engine
 
 
 def _mapping(function: str, created_at: float, source: str = QUEUE) -> StoredMapping:

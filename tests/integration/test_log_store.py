@@ -4,43 +4,17 @@ streams created by the sink's batches, stream summaries, paging, retention."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from lambdaplane.store import open_engine, upgrade
+from lambdaplane.store import upgrade
 from lambdaplane.store.log_groups import EventKey, EventRange, LogGroupRepository
 from lambdaplane.store.logs import LogEvent, LogRepository
 from lambdaplane.store.migrate import MIGRATIONS_DIR
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 GROUP = "/aws/lambda/fn"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def bare_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    """An engine on an empty database."""
-    if request.param == "sqlite":
-        eng = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        yield eng
-        eng.dispose()
-        return
-    name = f"lambdaplane_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    eng = open_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

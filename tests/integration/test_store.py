@@ -6,11 +6,6 @@ database of its own and drops it afterwards.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -18,31 +13,14 @@ from lambdaplane.store import (
     FunctionRepository,
     StoredFunction,
     TagRepository,
-    open_engine,
     upgrade,
 )
 from lambdaplane.store.functions import AlreadyExists
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        eng = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        yield eng
-        eng.dispose()
-        return
-    name = f"lambdaplane_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    eng = open_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@pytest.fixture
+def engine(bare_engine: sa.Engine) -> sa.Engine:
+    return bare_engine
 
 
 def _fn(name: str, revision: str = "r1", state: str = "Pending", size: int = 10) -> StoredFunction:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+import pytest
 import sqlalchemy as sa
 
 from lambdaplane.store import (
@@ -15,9 +16,12 @@ from lambdaplane.store import (
     upgrade,
 )
 from lambdaplane.store.aliases import AliasExists
-from tests.integration.test_store import _fn, engine
+from tests.integration.test_store import _fn
 
-__all__ = ["engine"]  # the fixture, parametrised over both databases
+
+@pytest.fixture
+def engine(bare_engine: sa.Engine) -> sa.Engine:
+    return bare_engine
 
 
 def _version(latest: StoredFunction, number: int) -> StoredFunction:

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import psycopg
 import pytest
 import sqlalchemy as sa
 
-from lambdaplane.store import open_engine, upgrade
+from lambdaplane.store import upgrade
 from lambdaplane.store.usage import UsageRepository, UsageTotal
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        eng = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        yield eng
-        eng.dispose()
-        return
-    name = f"lambdaplane_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    eng = open_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@pytest.fixture
+def engine(bare_engine: sa.Engine) -> sa.Engine:
+    return bare_engine
 
 
 def test_usage_repository(engine: sa.Engine) -> None:
