@@ -98,8 +98,10 @@ def status_of(report_status: str | None) -> str:
     return report_status or "success"
 
 
-def billed_ms(duration_ms: float) -> int:
-    return max(1, math.ceil(duration_ms))
+def billed_ms(duration_ms: float, init_duration_ms: float | None = None) -> int:
+    """Billed Duration: whole milliseconds, rounded up. Since 2025-08-01 AWS bills the
+    init phase of on-demand cold starts for every runtime, so it is included."""
+    return max(1, math.ceil(duration_ms + (init_duration_ms or 0.0)))
 
 
 def memory_used_mb(peak_bytes: int | None) -> int:
@@ -189,7 +191,7 @@ def report(
 ) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         "durationMs": round(duration_ms, 3),
-        "billedDurationMs": billed_ms(duration_ms),
+        "billedDurationMs": billed_ms(duration_ms, init_duration_ms),
         "memorySizeMB": memory_mb,
         "maxMemoryUsedMB": memory_used_mb(peak_bytes),
     }

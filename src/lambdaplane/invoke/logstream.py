@@ -153,7 +153,7 @@ class LogStream:
         fields = [
             f"REPORT RequestId: {request_id}",
             f"Duration: {duration_ms:.2f} ms",
-            f"Billed Duration: {logformat.billed_ms(duration_ms)} ms",
+            f"Billed Duration: {logformat.billed_ms(duration_ms, init_duration_ms)} ms",
             f"Memory Size: {memory_mb} MB",
             f"Max Memory Used: {logformat.memory_used_mb(peak_bytes)} MB",
         ]

@@ -258,7 +258,7 @@ class InvokeService:
                     stored.name,
                     image.version,
                     request_id,
-                    billed_ms(outcome.duration_ms),
+                    billed_ms(outcome.duration_ms, outcome.init_duration_ms),
                     image.memory_mb,
                     (stored.config.get("Architectures") or ("x86_64",))[0],
                     image.tmp_mb,

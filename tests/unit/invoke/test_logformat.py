@@ -41,6 +41,7 @@ def test_report_record_as_cloudwatch_shows_it() -> None:
     )
     cold = logformat.report("r-2", "timeout", 3000.0, 128, None, 120.25, "Sandbox.Timedout")
     assert cold["metrics"]["initDurationMs"] == 120.25
+    assert cold["metrics"]["billedDurationMs"] == 3121  # init is billed too
     assert cold["status"] == "timeout" and cold["errorType"] == "Sandbox.Timedout"
 
 

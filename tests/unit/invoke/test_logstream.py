@@ -53,7 +53,8 @@ def test_text_lines_are_awss() -> None:
         "END RequestId: r-1",
     ]
     assert lines[5] == (
-        "REPORT RequestId: r-1\tDuration: 1.50 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\t"
+        # A cold start bills its init too (AWS, since 2025-08-01): 1.5 + 12 ms -> 14 ms.
+        "REPORT RequestId: r-1\tDuration: 1.50 ms\tBilled Duration: 14 ms\tMemory Size: 128 MB\t"
         "Max Memory Used: 40 MB\tInit Duration: 12.00 ms\t"
     )
 
@@ -78,7 +79,7 @@ def test_json_at_info_keeps_initstart_start_report_and_info_lines() -> None:
         "requestId": "r-1",
         "metrics": {
             "durationMs": 1.5,
-            "billedDurationMs": 2,
+            "billedDurationMs": 14,
             "memorySizeMB": 128,
             "maxMemoryUsedMB": 40,
             "initDurationMs": 12.0,
