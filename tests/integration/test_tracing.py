@@ -7,6 +7,7 @@ import base64
 import http.server
 import json
 import re
+import sqlite3
 import textwrap
 import threading
 import time
@@ -278,3 +279,54 @@ def test_spans_for_a_cold_and_a_warm_invoke(
     init, invocation, overhead = (phases[n] for n in ("Initialization", "Invocation", "Overhead"))
     assert cold["start"] <= init["start"] < init["end"] <= invocation["start"]
     assert invocation["end"] == overhead["start"] <= overhead["end"] <= cold["end"]
+
+
+PRINT_TRACE = """
+import os
+def handler(event, context):
+    print("TRACE", os.environ.get("_X_AMZN_TRACE_ID"))
+    if event.get("fail"):
+        raise RuntimeError("failed on purpose")
+"""
+
+
+def _trace_lines(server: ServerProcess, name: str) -> list[str]:
+    db = sqlite3.connect(f"file:{server.data_dir / 'lambdaplane.db'}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT message FROM log_events WHERE log_group = ? AND message LIKE 'TRACE %' "
+            "ORDER BY timestamp, id",
+            (f"/aws/lambda/{name}",),
+        ).fetchall()
+    finally:
+        db.close()
+    return [m for (m,) in rows]
+
+
+def test_async_invocations_continue_the_callers_trace(
+    server: ServerProcess, lam: Any, role: str
+) -> None:
+    """The trace header is stored with the event: every attempt, retries included, runs
+    in the caller's trace (a new Parent each time)."""
+    name = deploy(lam, role, PRINT_TRACE)
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    incoming = f"Root={CALLER_ROOT};Parent={CALLER_PARENT};Sampled=1"
+
+    def add_header(request: Any, **_: Any) -> None:
+        request.headers["X-Amzn-Trace-Id"] = incoming
+
+    lam.meta.events.register_first("before-sign.lambda.Invoke", add_header)
+    try:
+        accepted = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+    finally:
+        lam.meta.events.unregister("before-sign.lambda.Invoke", add_header)
+    assert accepted["StatusCode"] == 202
+    accepted["Payload"].read()
+    deadline = time.monotonic() + 10
+    while not (lines := _trace_lines(server, name)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(lines) == 1, lines
+    match = HEADER.fullmatch(lines[0].removeprefix("TRACE "))
+    assert match, lines
+    assert match.group(1) == CALLER_ROOT and match.group(3) == "1"
+    assert match.group(2) != CALLER_PARENT

@@ -25,6 +25,7 @@ class QueuedEvent:
     payload: bytes
     received_at: float
     attempts: int
+    trace_header: str | None = None  # the caller's X-Amzn-Trace-Id
 
 
 class AsyncQueue:
@@ -37,7 +38,13 @@ class AsyncQueue:
         )
 
     def enqueue(
-        self, function_name: str, qualifier: str, request_id: str, payload: bytes, now: float
+        self,
+        function_name: str,
+        qualifier: str,
+        request_id: str,
+        payload: bytes,
+        now: float,
+        trace_header: str | None = None,
     ) -> None:
         """Store an accepted event durably (committed when this returns)."""
         with self._engine.begin() as conn:
@@ -53,6 +60,7 @@ class AsyncQueue:
                     attempts=0,
                     next_attempt_at=now,
                     lease_until=None,
+                    trace_header=trace_header,
                 )
             )
 
@@ -68,6 +76,7 @@ class AsyncQueue:
                 async_events.c.payload,
                 async_events.c.received_at,
                 async_events.c.attempts,
+                async_events.c.trace_header,
             )
             .where(self._scope, async_events.c.next_attempt_at <= now, free)
             .order_by(async_events.c.next_attempt_at, async_events.c.id)
@@ -91,6 +100,7 @@ class AsyncQueue:
                             bytes(row.payload),
                             row.received_at,
                             row.attempts,
+                            row.trace_header,
                         )
                     )
         return claimed

@@ -168,6 +168,7 @@ class AsyncDelivery:
                 None if event.qualifier == "$LATEST" else event.qualifier,
                 event.payload,
                 request_id=event.request_id,
+                trace_header=event.trace_header,  # each attempt continues the caller's trace
             )
         except TooManyRequestsException:
             self.counters.throttled += 1

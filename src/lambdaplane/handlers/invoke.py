@@ -41,5 +41,6 @@ async def invoke_async(ctx: RequestContext, req: dict[str, Any]) -> dict[str, An
         req.get("InvokeArgs") or b"",
         invocation_type="Event",
         request_id=ctx.request_id,
+        trace_header=ctx.trace_header,
     )
     return {"__status__": 202, "Status": 202}

@@ -73,13 +73,15 @@ class InvokeService:
         self._runtimes = runtimes
         self._unpacked = unpacked
         self._images: dict[tuple[str, str], tuple[str, FunctionImage]] = {}
-        self._enqueue: Callable[[str, str, str, bytes], None] | None = None
+        self._enqueue: Callable[[str, str, str, bytes, str | None], None] | None = None
         self._metrics = metrics
         self._usage = usage  # a record per invocation, for the bill
         self._opt_dir = opt_dir  # a function's layers merged, for /opt
         self._spans = spans  # OTLP export of each invocation, when configured
 
-    def accept_events_with(self, enqueue: Callable[[str, str, str, bytes], None]) -> None:
+    def accept_events_with(
+        self, enqueue: Callable[[str, str, str, bytes, str | None], None]
+    ) -> None:
         """Where InvocationType=Event stores events: (name, qualifier, request id, payload)."""
         self._enqueue = enqueue
 
@@ -141,16 +143,20 @@ class InvokeService:
         payload: bytes,
         request_id: str,
         qualifier: str | None = None,
+        trace_header: str | None = None,
     ) -> InvokeResult:
         """Store an asynchronous invocation durably; 202 once it is committed.
 
         An event for an alias stays addressed to the alias: its routing picks the version
-        when the event runs, and the function sees the alias's ARN.
+        when the event runs, and the function sees the alias's ARN. The caller's trace
+        header is kept with it, so every attempt continues the caller's trace.
         """
         self.check_payload(payload, MAX_ASYNC_PAYLOAD_BYTES)
         if self._enqueue is None:
             raise NotImplementedYet("Asynchronous invocation is not available on this server.")
-        self._enqueue(stored.name, qualifier or stored.version, request_id, payload or b"{}")
+        self._enqueue(
+            stored.name, qualifier or stored.version, request_id, payload or b"{}", trace_header
+        )
         return InvokeResult(202, b"", stored.version)
 
     async def invoke(
@@ -171,7 +177,9 @@ class InvokeService:
         if invocation_type == "DryRun":
             return InvokeResult(204, b"", stored.version)
         if invocation_type == "Event":
-            return self.accept_event(stored, payload, request_id or ids.request_id(), ref.qualifier)
+            return self.accept_event(
+                stored, payload, request_id or ids.request_id(), ref.qualifier, trace_header
+            )
         self.check_payload(payload)
         if client_context is not None:
             client_context = _decode_client_context(client_context)

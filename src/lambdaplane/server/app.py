@@ -226,15 +226,17 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
     )
     queue = AsyncQueue(engine, settings.account_id, settings.region)
 
-    def enqueue(name: str, qualifier: str, request_id: str, payload: bytes) -> None:
-        queue.enqueue(name, qualifier, request_id, payload, time.time())
+    def enqueue(
+        name: str, qualifier: str, request_id: str, payload: bytes, trace_header: str | None
+    ) -> None:
+        queue.enqueue(name, qualifier, request_id, payload, time.time(), trace_header)
         metrics.event_received(name, qualifier)
         delivery.notify()
 
     async def invoke_async(function_arn: str, payload: bytes) -> None:
         ref = scope.parse(function_arn)
         await asyncio.to_thread(
-            enqueue, ref.name, ref.qualifier or "$LATEST", ids.request_id(), payload
+            enqueue, ref.name, ref.qualifier or "$LATEST", ids.request_id(), payload, None
         )
 
     async def recorded() -> None:

@@ -110,6 +110,8 @@ async_events = sa.Table(
     sa.Column("next_attempt_at", sa.Float, nullable=False),
     sa.Column("lease_until", sa.Float, nullable=True),  # a worker owns it until then
     sa.Column("last_error", sa.Text, nullable=True),
+    # The caller's X-Amzn-Trace-Id: every attempt continues that trace (migration 0009).
+    sa.Column("trace_header", sa.String(512), nullable=True),
     sa.Index("ix_async_events_due", "next_attempt_at"),
 )
 
