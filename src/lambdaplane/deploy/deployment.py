@@ -33,6 +33,10 @@ __all__ = [
 ]
 
 
+# Failed metric reads in a row that roll a deployment back.
+MAX_MISSED_READS = 3
+
+
 class AliasError(Exception):
     """The Lambda API refused or failed a call about the alias."""
 
@@ -219,8 +223,14 @@ class Deployment:
         )
 
     def _watch(self, step: Step) -> str | None:
-        """Poll the new version's counts for ``step.hold`` seconds; a rollback reason or None."""
+        """Poll the new version's counts for ``step.hold`` seconds; a rollback reason or None.
+
+        A read that fails is tried again at the next poll: only ``MAX_MISSED_READS`` failures
+        in a row roll back (one dropped scrape must not undo a good deployment), and a step
+        ends only after a read that succeeded.
+        """
         deadline = self._clock() + step.hold
+        missed = 0
         while True:
             self._sleep(max(0.0, min(self._poll, deadline - self._clock())))
             try:
@@ -228,7 +238,14 @@ class Deployment:
                     self._baseline, self._read_counts(self._function, self.new_version)
                 )
             except MetricsError as exc:
-                return f"cannot watch the new version: {exc}"
+                missed += 1
+                if missed >= MAX_MISSED_READS:
+                    return f"cannot watch the new version: {exc}"
+                self._report(Progress(self.phase, f"metrics unreadable ({exc}); trying again"))
+                if self._clock() >= deadline:
+                    self._sleep(self._poll)
+                continue
+            missed = 0
             self._report(
                 Progress(
                     self.phase,

@@ -205,6 +205,20 @@ def test_a_failed_later_change_rolls_back() -> None:
     assert alias.calls[-1] == ("1", {})
 
 
+def test_one_unreadable_read_is_tried_again() -> None:
+    alias, time = FakeAlias(), FakeTime()
+    failed: list[float] = []
+
+    def counts(now: float) -> Tally:
+        if now > 1000 and not failed:
+            failed.append(now)
+            raise MetricsError("cannot read http://x/_lambdaplane/metrics: refused")
+        return Tally()
+
+    result = deployment(alias, Strategy(Kind.CANARY, 10, 5), counts, time).run()
+    assert failed and result.phase is Phase.PROMOTED
+
+
 def test_unreadable_metrics_roll_back() -> None:
     alias, time = FakeAlias(), FakeTime()
 
