@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from lambdaplane.deploy.health import MetricsError, Tally, Thresholds, judge, since
+from lambdaplane.deploy.health import MetricsError, Tally, Thresholds, Watch, judge
 from lambdaplane.deploy.strategy import Step, format_duration
 
 __all__ = [
@@ -149,7 +149,7 @@ class Deployment:
         self.phase = Phase.READY
         self._revision = ""
         self._function = ""
-        self._baseline = Tally()
+        self._watch_counts = Watch(Tally())
         self._observed = Tally()
 
     def _move(self, to: Phase) -> None:
@@ -177,7 +177,7 @@ class Deployment:
             already = state.version == self.new_version and not state.weights
             return self._end(Phase.PROMOTED if already else Phase.ABORTED, problem)
         try:
-            self._baseline = self._read_counts(self._function, self.new_version)
+            self._watch_counts = Watch(self._read_counts(self._function, self.new_version))
         except MetricsError as exc:
             return self._end(Phase.ABORTED, f"cannot watch the new version: {exc}")
         try:
@@ -234,9 +234,7 @@ class Deployment:
         while True:
             self._sleep(max(0.0, min(self._poll, deadline - self._clock())))
             try:
-                self._observed = since(
-                    self._baseline, self._read_counts(self._function, self.new_version)
-                )
+                reading = self._read_counts(self._function, self.new_version)
             except MetricsError as exc:
                 missed += 1
                 if missed >= MAX_MISSED_READS:
@@ -246,6 +244,8 @@ class Deployment:
                     self._sleep(self._poll)
                 continue
             missed = 0
+            self._watch_counts = self._watch_counts.read(reading)
+            self._observed = self._watch_counts.observed
             self._report(
                 Progress(
                     self.phase,

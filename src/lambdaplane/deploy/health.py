@@ -67,6 +67,35 @@ def since(baseline: Tally, now: Tally) -> Tally:
     return Tally(max(0, now.success - baseline.success), max(0, now.error - baseline.error))
 
 
+@dataclass(frozen=True)
+class Watch:
+    """A version's counts since a deployment began, across restarts of the server.
+
+    The counters live in the server's memory: one that goes down was reset by a restart,
+    so what was observed until the previous reading is carried over and counting goes on
+    from zero (as Prometheus's ``increase`` treats a reset).
+    """
+
+    baseline: Tally
+    carried: Tally = Tally()
+    last: Tally | None = None
+
+    def read(self, now: Tally) -> Watch:
+        last = self.last or self.baseline
+        if now.success < last.success or now.error < last.error:
+            kept = self.observed_at(last)
+            return Watch(Tally(), kept, now)
+        return Watch(self.baseline, self.carried, now)
+
+    def observed_at(self, now: Tally) -> Tally:
+        seen = since(self.baseline, now)
+        return Tally(self.carried.success + seen.success, self.carried.error + seen.error)
+
+    @property
+    def observed(self) -> Tally:
+        return self.observed_at(self.last or self.baseline)
+
+
 def judge(observed: Tally, thresholds: Thresholds) -> str | None:
     """Why the observed invocations call for a rollback, or None while they do not."""
     if observed.invocations < thresholds.min_invocations:

@@ -299,3 +299,16 @@ def test_a_plan_must_end_at_100_percent() -> None:
             sleep=lambda s: None,
             poll=1,
         )
+
+
+def test_errors_after_a_server_restart_still_roll_back() -> None:
+    """The server's counters restart from zero: errors counted after that are not hidden
+    behind the higher reading taken before it."""
+    alias, time = FakeAlias(), FakeTime()
+
+    def counts(now: float) -> Tally:
+        return Tally(500, 0) if now <= 1000 else Tally(0, 20)
+
+    result = deployment(alias, Strategy(Kind.CANARY, 10, 5), counts, time).run()
+    assert result.phase is Phase.ROLLED_BACK
+    assert result.reason.startswith("version 2: 20 of 20 invocations failed")

@@ -6,6 +6,7 @@ from lambdaplane.deploy.health import (
     MetricsError,
     Tally,
     Thresholds,
+    Watch,
     judge,
     parse_invocations,
     since,
@@ -75,3 +76,21 @@ def test_malformed_samples_are_errors() -> None:
             'lambda_errors_total{function="hello",version="1"} x\n',
             "hello",
         )
+
+
+def test_watch_counts_since_the_baseline() -> None:
+    watch = Watch(Tally(10, 2)).read(Tally(15, 3))
+    assert watch.observed == Tally(5, 1)
+
+
+def test_watch_carries_counts_over_a_server_restart() -> None:
+    watch = Watch(Tally(10, 2)).read(Tally(15, 3))
+    # The server restarted: its counters start again from zero.
+    watch = watch.read(Tally(1, 4))
+    assert watch.observed == Tally(5 + 1, 1 + 4)
+    watch = watch.read(Tally(3, 4))
+    assert watch.observed == Tally(8, 5)
+
+
+def test_watch_reset_right_after_the_baseline() -> None:
+    assert Watch(Tally(10, 2)).read(Tally(0, 1)).observed == Tally(0, 1)
