@@ -120,14 +120,21 @@ def test_a_scripted_workload_is_counted_exactly(metered: ServerProcess, lam: Any
     during: list[str] = []
 
     def watch() -> None:
-        time.sleep(0.8)  # while the one that got the slot sleeps
-        during.append(scrape(metered))
+        """A scrape while the one that got the slot sleeps (it sleeps 1.5 s)."""
+        deadline = time.monotonic() + 1.2
+        while True:
+            text = scrape(metered)
+            if samples(text).get(f"lambda_concurrent_executions{{{of(sleepy)}}}") == 1:
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        during.append(text)
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
+    # Clients are made first: making one under load can take longer than the sleep.
+    clients = [metered.client() for _ in range(3)]
 
-    def attempt(_: int) -> str:
-        client = metered.client()
+    def attempt(client: Any) -> str:
         try:
             invoke(client, sleepy)
             return "ran"
@@ -136,8 +143,10 @@ def test_a_scripted_workload_is_counted_exactly(metered: ServerProcess, lam: Any
         finally:
             client.close()
 
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     with ThreadPoolExecutor(3) as pool:
-        results = sorted(pool.map(attempt, range(3)))
+        results = sorted(pool.map(attempt, clients))
     watcher.join()
     assert results == ["TooManyRequestsException", "TooManyRequestsException", "ran"]
     busy = samples(during[0])
