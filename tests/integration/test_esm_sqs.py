@@ -229,7 +229,9 @@ def processed(calls: list[dict[str, Any]]) -> list[str]:
 
 def test_batches_follow_size_and_window(server: ServerProcess, lam: Any, sqs: Any) -> None:
     function = deploy(lam)
-    small, big = Queue(sqs), Queue(sqs)
+    # Long enough that no message comes back while its batch waits, runs and is deleted on
+    # a loaded machine: a redelivery (correct at-least-once behaviour) would change sizes.
+    small, big = Queue(sqs, visibility=30), Queue(sqs, visibility=30)
     map_queue(lam, function, small, BatchSize=5, MaximumBatchingWindowInSeconds=1)
     mapping = map_queue(lam, function, big, BatchSize=100, MaximumBatchingWindowInSeconds=1)
     sent_small = small.send([{"n": n} for n in range(12)])
