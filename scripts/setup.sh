@@ -8,8 +8,9 @@ VENV="$ROOT/.venv"
 # the language runtimes it offers use the host's interpreters (Node.js, a JDK, Ruby).
 APT_PACKAGES=(bubblewrap ruby)
 # Only the tests need these: Go builds a custom-runtime bootstrap, as AWS users do;
-# ActiveMQ is the broker of the Amazon MQ event source tests (they start their own).
-TEST_APT_PACKAGES=(golang-go activemq)
+# ActiveMQ is the broker of the Amazon MQ event source tests (they start their own);
+# Chromium is the real browser of the function URL CORS test; wrk drives the benchmarks.
+TEST_APT_PACKAGES=(golang-go activemq chromium wrk)
 
 _as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
