@@ -22,6 +22,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=9000, help="port to bind (default 9000)")
     serve.add_argument(
+        "--url-port",
+        type=int,
+        default=None,
+        help="also serve function URLs on this port (they are always served on --port)",
+    )
+    serve.add_argument(
         "--data-dir",
         default=None,
         help="where state lives (default $LAMBDAPLANE_DATA_DIR or ./.lambdaplane)",
@@ -143,7 +149,46 @@ def _parser() -> argparse.ArgumentParser:
     _add_deploy_alias(sub)
     _add_logs(sub)
     _add_usage(sub)
+    _add_keys(sub)
     return parser
+
+
+def _add_keys(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = sub.add_parser(
+        "keys",
+        help="add or list keys of other accounts' principals (see docs/permissions.md)",
+        description="Keys for principals of other accounts. They may invoke a function "
+        "when its resource-based policy (AddPermission) allows them, and nothing else. "
+        "Exit status: 0, or 2 when the key cannot be added.",
+    )
+    actions = keys.add_subparsers(dest="keys_action", required=True)
+    add = actions.add_parser("add", help="create a key for another account's root or user")
+    add.add_argument("--account-id", required=True, help="the principal's account (12 digits)")
+    add.add_argument("--user", default=None, metavar="NAME", help="an IAM user of that account")
+    add.add_argument("--org-id", default=None, help="the account's organization (o-...)")
+    listing = actions.add_parser("list", help="the foreign keys (secrets are not shown)")
+    for parser in (add, listing):
+        parser.add_argument("--json", action="store_true", help="JSON for scripts")
+        parser.add_argument(
+            "--data-dir",
+            default=None,
+            help="the server's data directory (default $LAMBDAPLANE_DATA_DIR or ./.lambdaplane)",
+        )
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from lambdaplane.auth.keys_command import KeysOptions, run
+
+    return run(
+        KeysOptions(
+            data_dir=Path(args.data_dir) if args.data_dir else data_dir_default(os.environ),
+            action=args.keys_action,
+            account_id=getattr(args, "account_id", None),
+            user=getattr(args, "user", None),
+            org_id=getattr(args, "org_id", None),
+            json=args.json,
+        )
+    )
 
 
 def _add_usage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -389,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = from_environ(
                 host=args.host,
                 port=args.port,
+                url_port=args.url_port,
                 data_dir=args.data_dir,
                 region=args.region,
                 account_id=args.account_id,
@@ -449,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
         return _logs(args)
     elif args.command == "usage":
         return _usage(args)
+    elif args.command == "keys":
+        return _keys(args)
     return 0
 
 

@@ -65,6 +65,8 @@ class Settings:
     # loopback, sigv4 elsewhere). The token is in <data-dir>/metrics-token unless given.
     metrics_auth: str = ""
     metrics_token_file: Path | None = None
+    # Function URLs are served on the API port, and on this one too when set.
+    url_port: int | None = None
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_ID.fullmatch(self.account_id):
@@ -73,6 +75,8 @@ class Settings:
             raise SettingsError(f"--region is not a valid AWS region name: {self.region!r}")
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"--port must be 0-65535, got {self.port}")
+        if self.url_port is not None and not 0 < self.url_port <= 65535:
+            raise SettingsError(f"--url-port must be 1-65535, got {self.url_port}")
         if self.cpu_mode not in ("shares", "quota"):
             raise SettingsError(f"--cpu-mode must be shares or quota, got {self.cpu_mode!r}")
         if not 0 < self.memory_share <= 1:

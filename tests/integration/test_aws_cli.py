@@ -75,3 +75,56 @@ def test_cli_lifecycle(server: ServerProcess, tmp_path: Path, role: str, lam: An
         f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{name}"
         in missing.stderr
     )
+
+
+def test_cli_permissions(server: ServerProcess, role: str, lam: Any) -> None:
+    """add-permission / get-policy / remove-permission through the real CLI."""
+    name = unique_name("cliperm")
+    lam.create_function(
+        FunctionName=name,
+        Runtime=RUNTIME,
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": make_zip()},
+    )
+    wait_settled(lam, name)
+    added = json.loads(
+        _aws(
+            server,
+            "add-permission",
+            "--function-name",
+            name,
+            "--statement-id",
+            "public-url",
+            "--action",
+            "lambda:InvokeFunctionUrl",
+            "--principal",
+            "*",
+            "--function-url-auth-type",
+            "NONE",
+        ).stdout
+    )
+    statement = json.loads(added["Statement"])
+    assert statement["Sid"] == "public-url"
+    assert statement["Condition"] == {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}
+    policy = json.loads(
+        json.loads(_aws(server, "get-policy", "--function-name", name).stdout)["Policy"]
+    )
+    assert [s["Sid"] for s in policy["Statement"]] == ["public-url"]
+    duplicate = _aws(
+        server,
+        "add-permission",
+        "--function-name",
+        name,
+        "--statement-id",
+        "public-url",
+        "--action",
+        "lambda:InvokeFunction",
+        "--principal",
+        "s3.amazonaws.com",
+        check=False,
+    )
+    assert duplicate.returncode != 0 and "ResourceConflictException" in duplicate.stderr
+    _aws(server, "remove-permission", "--function-name", name, "--statement-id", "public-url")
+    gone = _aws(server, "get-policy", "--function-name", name, check=False)
+    assert gone.returncode != 0 and "ResourceNotFoundException" in gone.stderr

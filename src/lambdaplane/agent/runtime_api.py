@@ -19,6 +19,14 @@ state machine, with the names the emulator prints in its errors::
   runtime, RESPONSE_TOO_LARGE to the host; the invocation is over. An /error or
   /init/error document over that size is dropped too: the frame says only its size.
 
+A /response with ``Lambda-Runtime-Function-Response-Mode: streaming`` (AWS's response
+streaming for custom runtimes) is relayed as it arrives: STREAM_START with the runtime's
+Content-Type, a STREAM_CHUNK per HTTP chunk, and STREAM_END with the error the runtime
+reported in the trailers ``Lambda-Runtime-Function-Error-Type`` / ``-Error-Body`` (base64),
+if any. While it streams the runtime is in ``RuntimeResponseStreaming``: /next, /response
+and /error are refused until it ends. A stream over ``MAX_STREAM`` bytes is cut: the host
+gets STREAM_END with Function.ResponseSizeTooLarge and the runtime's connection is closed.
+
 A waiting /next is answered by the thread that receives INVOKE, straight onto the
 runtime's socket: no thread hand-off on the hot path. Every state change, and every
 write this API makes to a runtime connection, happens under one lock; frames to the
@@ -40,7 +48,7 @@ if TYPE_CHECKING:
     from typing import Any, Protocol
 
     from lambdaplane.agent import wire
-    from lambdaplane.agent.server import Connection, Request, Router, response
+    from lambdaplane.agent.server import BadRequest, Connection, Request, Router, response
 
     class FrameSink(Protocol):
         def send(
@@ -68,10 +76,13 @@ if TYPE_CHECKING:
             """A connection is about to be closed: stop writing to it."""
 else:
     import wire
-    from server import response
+    from server import BadRequest, response
 
 MAX_PAYLOAD = 6 * 1024 * 1024 + 100
 """AWS's response payload limit, 6291556 bytes (interop.MaxPayloadSize)."""
+
+MAX_STREAM = 200 * 1024 * 1024
+"""AWS's limit on a streamed response (200 MB since July 2025; it was 20 MB)."""
 
 PREFIX = "/2018-06-01/runtime"
 
@@ -81,6 +92,7 @@ INIT_ERROR = "InitError"
 READY = "Ready"
 RUNNING = "Running"
 RESPONSE_SENT = "RuntimeResponseSentState"
+STREAMING = "RuntimeResponseStreaming"  # ours: a streamed /response is being read
 # Targets named in InvalidStateTransition messages.
 _TO_READY = "Ready"
 _TO_RESPONSE = "InvocationResponse"
@@ -100,6 +112,17 @@ _TOO_LARGE = response(
     _JSON,
 )
 _ERROR_TYPE = b"lambda-runtime-function-error-type"
+_ERROR_BODY = b"lambda-runtime-function-error-body"
+_STREAM_TOO_LARGE = response(
+    413,
+    b'{"errorMessage":"Exceeded maximum allowed payload size (%d bytes).",'
+    b'"errorType":"RequestEntityTooLarge"}\n' % MAX_STREAM,
+    _JSON,
+)
+
+
+class _StreamCut(Exception):
+    """The streamed response passed MAX_STREAM."""
 
 
 def next_meta() -> bytes:
@@ -254,6 +277,8 @@ class RuntimeAPI:
             return True  # parked: invoke() answers it from the host thread
 
     def response(self, conn: Connection, request: Request, request_id: bytes) -> bool:
+        if request.streaming:
+            return self._stream(conn, request, request_id)
         with self.lock:
             invocation = self._finish(conn, request_id, _TO_RESPONSE)
             if invocation is None:
@@ -274,6 +299,69 @@ class RuntimeAPI:
                     invocation.request_id.decode(), status, error_type, request.size
                 )
             return False
+
+    def _stream(self, conn: Connection, request: Request, request_id: bytes) -> bool:
+        """A /response in streaming mode: relay its chunks to the host as they arrive."""
+        with self.lock:
+            invocation = self._finish(conn, request_id, _TO_RESPONSE, STREAMING)
+            if invocation is None:
+                request.keep_alive = False  # its body is unread: close the connection
+                return False
+            rid = invocation.request_id.decode()
+            meta: dict[str, Any] = {"request_id": rid}
+            content_type = request.headers.get(b"content-type")
+            if content_type:
+                meta["content_type"] = content_type.decode("latin-1")
+            self._sink.send(wire.STREAM_START, wire.encode_meta(meta), drain=True)
+        sink = self._sink
+        size = 0
+
+        def forward(piece: bytes) -> None:
+            nonlocal size
+            size += len(piece)
+            if size > MAX_STREAM:
+                raise _StreamCut()
+            sink.send(wire.STREAM_CHUNK, b"", piece)
+
+        end: dict[str, Any] = {"request_id": rid}
+        body = b""
+        answer: bytes | None = _ACCEPTED
+        try:
+            trailers = conn.read_stream(request.headers, forward)
+        except _StreamCut:
+            trailers = {}
+            end["error_type"] = "Function.ResponseSizeTooLarge"
+            answer = _STREAM_TOO_LARGE
+            request.keep_alive = False  # the rest of the body is never read
+        except (BadRequest, OSError):
+            trailers = {}
+            end["error_type"] = "Runtime.TruncatedResponse"
+            answer = None
+            request.keep_alive = False
+        error_type = trailers.get(_ERROR_TYPE)
+        if error_type is not None:
+            end["error_type"] = error_type.decode("utf-8", "replace")
+            encoded = trailers.get(_ERROR_BODY)
+            if encoded:
+                import binascii  # only when a stream failed: not a built-in module
+
+                try:
+                    body = binascii.a2b_base64(encoded)
+                except ValueError:  # binascii.Error is one
+                    body = encoded
+        end["size"] = size
+        with self.lock:
+            self._state = RESPONSE_SENT
+            self._sink.send(wire.STREAM_END, wire.encode_meta(end), body, drain=True)
+            if answer is not None:
+                try:
+                    conn.send(answer)
+                except OSError:
+                    pass
+            if self.lifecycle is not None:
+                status = "success" if "error_type" not in end else "error"
+                self.lifecycle.runtime_done(rid, status, end.get("error_type"), size)
+        return False
 
     def error(self, conn: Connection, request: Request, request_id: bytes) -> bool:
         with self.lock:
@@ -306,8 +394,11 @@ class RuntimeAPI:
                 )
             return False
 
-    def _finish(self, conn: Connection, request_id: bytes, target: str) -> Invocation | None:
-        """Validate a /response or /error, then end the invocation; None if refused."""
+    def _finish(
+        self, conn: Connection, request_id: bytes, target: str, state: str = RESPONSE_SENT
+    ) -> Invocation | None:
+        """Validate a /response or /error, then end the invocation (or, for a streamed
+        response, move to ``state`` STREAMING); None if refused."""
         invocation = self._current
         if self._state is not RUNNING or invocation is None:
             conn.send(_forbidden(self._state, target))
@@ -315,7 +406,7 @@ class RuntimeAPI:
         if request_id != invocation.request_id:
             conn.send(_INVALID_REQUEST_ID)
             return None
-        self._state = RESPONSE_SENT
+        self._state = state
         self._current = None
         return invocation
 

@@ -9,6 +9,9 @@ another thread while this one already waits for the next request.
 
 Bodies larger than the route table's limit are read and thrown away in fixed-size
 pieces, never buffered; the handler then sees ``body is None`` and the real ``size``.
+A /response in AWS's streaming mode (``Lambda-Runtime-Function-Response-Mode:
+streaming``) is handed over unread (``Request.streaming``): its handler reads it chunk
+by chunk with ``Connection.read_stream``, trailers included.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ if TYPE_CHECKING:
 
 _RECV = 65536
 _MAX_HEAD = 65536
+_PIECE = 1 << 20
+"""Largest piece of a streamed body handed on at once."""
+STREAMING_MODE = b"lambda-runtime-function-response-mode"
 _GATHER_FROM = 16384
 """Bodies at least this long go out with sendmsg beside their head instead of a joined copy."""
 
@@ -87,7 +93,7 @@ class Request:
     """One parsed request. ``headers`` has lower-case names; ``body`` is None when it
     was over the limit (and was discarded), ``size`` is its length either way."""
 
-    __slots__ = ("body", "headers", "keep_alive", "method", "path", "size")
+    __slots__ = ("body", "headers", "keep_alive", "method", "path", "size", "streaming")
 
     def __init__(
         self,
@@ -97,6 +103,7 @@ class Request:
         body: bytes | bytearray | None,
         size: int,
         keep_alive: bool,
+        streaming: bool = False,
     ) -> None:
         self.method = method
         self.path = path
@@ -104,6 +111,8 @@ class Request:
         self.body = body
         self.size = size
         self.keep_alive = keep_alive
+        self.streaming = streaming
+        """A /response in streaming mode: the body is still unread (``Connection.read_stream``)."""
 
 
 class Connection:
@@ -164,6 +173,9 @@ class Connection:
         else:
             keep_alive = connection == b"keep-alive"
 
+        mode = headers.get(STREAMING_MODE)
+        if mode is not None and mode.lower() == b"streaming" and path.endswith(b"/response"):
+            return Request(method, path, headers, None, -1, keep_alive, True)
         body: bytes | bytearray | None
         coding = headers.get(b"transfer-encoding")
         if coding is not None and coding.lower() != b"identity":
@@ -245,6 +257,51 @@ class Connection:
             else:
                 parts = []
                 self._skip(chunk)
+            if self._read_line():
+                raise BadRequest(400, "chunk not followed by CRLF")
+
+    def read_stream(
+        self, headers: dict[bytes, bytes], on_piece: Callable[[bytes], None]
+    ) -> dict[bytes, bytes]:
+        """Read a streamed request body, handing ``on_piece`` each HTTP chunk as it arrives
+        (pieces of at most 1 MiB of a larger one); return the trailers (lower-case names).
+
+        A Content-Length body is handed over in pieces too. Raises BadRequest when the
+        peer breaks off or does not speak chunked encoding, and whatever ``on_piece`` raises.
+        """
+        coding = headers.get(b"transfer-encoding")
+        if coding is None or coding.lower() != b"chunked":
+            raw = headers.get(b"content-length", b"0")
+            if not raw.isdigit():
+                raise BadRequest(400, "bad content-length")
+            remaining = int(raw)
+            self._expect_continue(headers, remaining)
+            while remaining:
+                piece = self._read_body(min(remaining, _PIECE), _PIECE)
+                assert piece is not None
+                on_piece(bytes(piece))
+                remaining -= len(piece)
+            return {}
+        self._expect_continue(headers, 1)
+        while True:
+            digits = self._read_line().partition(b";")[0].strip()
+            if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+                raise BadRequest(400, "bad chunk size")
+            chunk = int(digits, 16)
+            if chunk == 0:
+                trailers: dict[bytes, bytes] = {}
+                while True:
+                    line = self._read_line()
+                    if not line:
+                        return trailers
+                    name, sep, value = line.partition(b":")
+                    if sep:
+                        trailers[name.strip().lower()] = value.strip()
+            while chunk:
+                piece = self._read_body(min(chunk, _PIECE), _PIECE)
+                assert piece is not None
+                on_piece(bytes(piece))
+                chunk -= len(piece)
             if self._read_line():
                 raise BadRequest(400, "chunk not followed by CRLF")
 

@@ -91,6 +91,19 @@ When an extension ended the environment: its status, plus extension (its name) a
 error_type (Extension.Crash, Extension.InitError, Extension.LaunchError)."""
 AGENT_ERROR = 23
 """meta: message. Something the agent could not handle; fatal ones are followed by EOF."""
+STREAM_START = 24
+"""The runtime began a response in streaming mode (Lambda-Runtime-Function-Response-Mode:
+streaming). meta: request_id, content_type (the runtime's Content-Type, if it sent one).
+STREAM_CHUNKs follow, then one STREAM_END; no RESPONSE or ERROR for that invocation."""
+STREAM_CHUNK = 25
+"""No meta; body: the next bytes of the streamed response, as the runtime sent them (one
+HTTP chunk, or a piece of at most 1 MiB of a larger one)."""
+STREAM_END = 26
+"""The streamed response is over. meta: request_id, size (bytes streamed), and error_type
+when it failed: from the runtime's Lambda-Runtime-Function-Error-Type trailer, or
+Function.ResponseSizeTooLarge (the stream was cut at the limit), or
+Runtime.TruncatedResponse (the runtime's connection broke off). body: the error document
+(the trailer Lambda-Runtime-Function-Error-Body, base64-decoded), or empty."""
 
 NAMES = {
     INVOKE: "INVOKE",
@@ -104,6 +117,9 @@ NAMES = {
     LOG: "LOG",
     EXIT: "EXIT",
     AGENT_ERROR: "AGENT_ERROR",
+    STREAM_START: "STREAM_START",
+    STREAM_CHUNK: "STREAM_CHUNK",
+    STREAM_END: "STREAM_END",
 }
 
 HEADER = struct.Struct("!BII")

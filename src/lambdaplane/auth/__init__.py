@@ -1,6 +1,13 @@
 """Authentication: SigV4 request verification and the store of access keys."""
 
-from lambdaplane.auth.keys import AccessKey, KeyStore, KeyStoreError, new_access_key
+from lambdaplane.auth.keys import (
+    AccessKey,
+    ForeignKey,
+    Identity,
+    KeyStore,
+    KeyStoreError,
+    new_access_key,
+)
 from lambdaplane.auth.sigv4 import (
     DEFAULT_SERVICES,
     EMPTY_SHA256,
@@ -16,6 +23,8 @@ __all__ = [
     "EMPTY_SHA256",
     "UNSIGNED_PAYLOAD",
     "AccessKey",
+    "ForeignKey",
+    "Identity",
     "KeyLookup",
     "KeyStore",
     "KeyStoreError",

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambdaplane.auth.keys import Identity
 from lambdaplane.invoke.service import InvokeService
 from lambdaplane.service.aliases import AliasService
 from lambdaplane.service.code_urls import CodeUrlSigner
@@ -13,7 +14,9 @@ from lambdaplane.service.event_configs import EventInvokeConfigService
 from lambdaplane.service.event_source_mappings import EventSourceMappingService
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.layers import LayerService
+from lambdaplane.service.permissions import PermissionService
 from lambdaplane.service.tagging import TagService
+from lambdaplane.service.url_configs import UrlConfigService
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Services:
     code_urls: CodeUrlSigner
     clock: Callable[[], float]
     event_source_mappings: EventSourceMappingService | None = None
+    permissions: PermissionService | None = None
+    url_configs: UrlConfigService | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class RequestContext:
     base_url: str  # scheme://host[:port] the client used, for URLs we hand back
     access_key_id: str
     trace_header: str | None = None  # the caller's X-Amzn-Trace-Id
+    caller: Identity | None = None  # who signed the request (None: unknown, e.g. any-credentials)
 
 
 Output = dict[str, Any]

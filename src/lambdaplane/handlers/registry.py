@@ -10,7 +10,9 @@ from lambdaplane.handlers import (
     functions,
     invoke,
     layers,
+    permissions,
     tags,
+    url_configs,
 )
 from lambdaplane.handlers.base import Handler
 
@@ -36,6 +38,7 @@ HANDLERS: dict[str, Handler] = {
     "ListTags": Handler(tags.list_tags),
     "GetAccountSettings": Handler(account.get_account_settings),
     "Invoke": Handler(coroutine=invoke.invoke),
+    "InvokeWithResponseStream": Handler(coroutine=invoke.invoke_with_response_stream),
     "PutFunctionEventInvokeConfig": Handler(event_configs.put_function_event_invoke_config),
     "UpdateFunctionEventInvokeConfig": Handler(event_configs.update_function_event_invoke_config),
     "GetFunctionEventInvokeConfig": Handler(event_configs.get_function_event_invoke_config),
@@ -64,4 +67,12 @@ HANDLERS: dict[str, Handler] = {
         event_source_mappings.delete_event_source_mapping, blocking=True
     ),
     "ListEventSourceMappings": Handler(event_source_mappings.list_event_source_mappings),
+    "AddPermission": Handler(permissions.add_permission),
+    "RemovePermission": Handler(permissions.remove_permission),
+    "GetPolicy": Handler(permissions.get_policy),
+    "CreateFunctionUrlConfig": Handler(url_configs.create_function_url_config),
+    "GetFunctionUrlConfig": Handler(url_configs.get_function_url_config),
+    "UpdateFunctionUrlConfig": Handler(url_configs.update_function_url_config),
+    "DeleteFunctionUrlConfig": Handler(url_configs.delete_function_url_config),
+    "ListFunctionUrlConfigs": Handler(url_configs.list_function_url_configs),
 }

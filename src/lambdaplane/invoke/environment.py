@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lambdaplane.agent import wire
 from lambdaplane.invoke.env_vars import environment
@@ -39,6 +39,7 @@ from lambdaplane.sandbox import CpuPolicy, RunningSandbox, Sandbox, SandboxSpec
 from lambdaplane.service.runtimes import Runtime
 
 MAX_RESPONSE_BYTES = 6_291_556
+MAX_STREAM = 200 * 1024 * 1024  # a streamed response (the agent's runtime_api.MAX_STREAM)
 PEAK_REFRESH_SECONDS = 0.05
 SHUTDOWN_PHASE_SECONDS = 2.5  # AWS: 2,000 ms for extensions, plus the agent's own exit
 
@@ -96,6 +97,17 @@ class Outcome:
     duration_ms: float = 0.0  # the invocation's Duration, as REPORT gives it
     init_duration_ms: float | None = None  # REPORT's Init Duration (an environment's first)
     max_memory_bytes: int | None = None  # the peak behind REPORT's Max Memory Used
+    streamed: bool = False  # the runtime streamed its response (its bytes went to the sink)
+
+
+class StreamSink(Protocol):
+    """Where a streamed response goes while it arrives (``Environment.invoke(sink=...)``)."""
+
+    def started(self, content_type: str | None) -> None:
+        """The runtime began streaming, with this Content-Type (None: it sent none)."""
+
+    def chunk(self, data: bytes) -> None:
+        """The next bytes of the response."""
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -179,6 +191,9 @@ class Environment:
         self._exit_error_type = "Runtime.ExitError"
         self._peak: int | None = None
         self._peak_read_at = float("-inf")
+        self._stream_sink: StreamSink | None = None  # where a streamed response goes
+        self._collected: list[bytes] | None = None  # a streamed response, for a plain invoke
+        self._collected_size = 0
 
     # -- state --------------------------------------------------------------------------
 
@@ -357,14 +372,18 @@ class Environment:
             pass_fds=fds,
         )
 
-    async def invoke(self, request: InvokeRequest) -> Outcome:
+    async def invoke(self, request: InvokeRequest, sink: StreamSink | None = None) -> Outcome:
         """Run one invocation; on timeout or crash the environment is left RESETTING.
 
+        A response the runtime streams goes to ``sink`` as it arrives (the outcome then
+        carries only its error, if any); without a sink it is collected, as AWS's Invoke
+        returns a streaming function's response, within the 6 MB limit.
         Raises EnvironmentGone, before anything is sent, if the runtime already exited.
         """
         if self.dead:
             raise EnvironmentGone(self.id)
         self._move(EnvState.INVOKING)
+        self._stream_sink = sink
         loop = asyncio.get_running_loop()
         self._pending = loop.create_future()
         self._request_id = request.request_id
@@ -399,6 +418,7 @@ class Environment:
             timer.cancel()
         duration_ms = (self._clock() - started) * 1000
         self._pending = None
+        self._stream_sink = None
         outcome.duration_ms = duration_ms
         self._report(request.request_id, duration_ms, outcome, trace)
         self._move(EnvState.READY if outcome.healthy else EnvState.RESETTING)
@@ -476,6 +496,57 @@ class Environment:
             self._on_agent_gone()
         elif kind == wire.AGENT_ERROR:
             self.log.platform(f"lambdaplane agent error: {frame.meta.get('message')}")
+        elif kind == wire.STREAM_CHUNK:
+            sink = self._stream_sink
+            if sink is not None:
+                sink.chunk(frame.body)
+            elif self._collected is not None:
+                self._collected_size += len(frame.body)
+                if self._collected_size <= MAX_RESPONSE_BYTES:
+                    self._collected.append(frame.body)
+        elif kind == wire.STREAM_START:
+            if self._stream_sink is not None:
+                self._stream_sink.started(frame.meta.get("content_type"))
+            else:
+                self._collected, self._collected_size = [], 0
+        elif kind == wire.STREAM_END:
+            self._stream_ended(frame)
+
+    def _stream_ended(self, frame: wire.Frame) -> None:
+        """The runtime's streamed response is over: the invocation's outcome."""
+        error_type = frame.meta.get("error_type")
+        collected, self._collected = self._collected, None
+        outcome: Outcome
+        if error_type is not None:
+            payload = frame.body
+            if error_type == "Function.ResponseSizeTooLarge":
+                payload = _error_payload(
+                    error_type,
+                    "Response payload size exceeded maximum allowed payload size "
+                    f"({MAX_STREAM} bytes).",
+                )
+            elif error_type == "Runtime.TruncatedResponse":
+                payload = _error_payload(
+                    error_type,
+                    f"RequestId: {self._request_id} Error: the runtime's connection closed "
+                    "before the end of its streamed response",
+                )
+            elif not payload:
+                payload = _error_payload(error_type, "")
+            outcome = Outcome(payload, "Unhandled", True, "error", error_type)
+        elif collected is not None and self._collected_size > MAX_RESPONSE_BYTES:
+            message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+            outcome = Outcome(
+                _error_payload("Function.ResponseSizeTooLarge", message),
+                "Unhandled",
+                True,
+                "error",
+                "Function.ResponseSizeTooLarge",
+            )
+        else:
+            outcome = Outcome(b"".join(collected) if collected is not None else b"")
+        outcome.streamed = self._stream_sink is not None
+        self._resolve(outcome)
 
     def _time_out(self, pending: asyncio.Future[Outcome], request_id: str) -> None:
         if pending.done():

@@ -6,10 +6,13 @@ belongs to the durable queue, which does not exist yet.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +27,7 @@ from lambdaplane.errors import (
     TooManyRequestsException,
 )
 from lambdaplane.invoke import tracing
-from lambdaplane.invoke.environment import EnvironmentGone, InvokeRequest, Outcome
+from lambdaplane.invoke.environment import Environment, EnvironmentGone, InvokeRequest, Outcome
 from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.invoke.logformat import billed_ms
 from lambdaplane.invoke.otlp import InvocationTiming, SpanExport
@@ -38,6 +41,9 @@ from lambdaplane.usage.recorder import UsageRecorder
 
 MAX_SYNC_PAYLOAD_BYTES = 6_291_456
 MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
+DEFAULT_STREAM_CONTENT_TYPE = "application/octet-stream"
+
+log = logging.getLogger("lambdaplane.invoke")
 
 
 class RequestTooLargeException(LambdaError):
@@ -54,6 +60,84 @@ class InvokeResult:
     executed_version: str
     function_error: str | None = None
     log_result: str | None = None  # base64 of the log tail, when asked for
+
+
+class StreamedInvoke:
+    """A streamed invocation under way (InvokeWithResponseStream, RESPONSE_STREAM URLs).
+
+    ``invoke_stream`` returns it once the runtime has begun its response (or the
+    invocation is over), so ``content_type`` is known. ``chunks()`` yields the body as
+    the runtime streams it (a buffered function's response is one chunk); once it ends,
+    ``error_type``/``error_body`` say whether the function failed, before or mid-stream,
+    and ``log_result`` holds the base64 log tail when it was asked for. The environment
+    stays leased until the invocation ends, whether or not the chunks are read: a
+    consumer that stops reading (a client gone) only makes the rest be dropped.
+    """
+
+    def __init__(self, executed_version: str, request_id: str) -> None:
+        self.executed_version = executed_version
+        self.request_id = request_id
+        self.content_type = DEFAULT_STREAM_CONTENT_TYPE
+        self.error_type: str | None = None
+        self.error_body: bytes | None = None
+        self.log_result: str | None = None
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._done = asyncio.Event()
+        self._abandoned = False
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the environment's sink --------------------------------------------------------
+
+    def started(self, content_type: str | None) -> None:
+        if content_type:
+            self.content_type = content_type
+        if not self._started.done():
+            self._started.set_result(None)
+
+    def chunk(self, data: bytes) -> None:
+        if data and not self._abandoned:
+            self._queue.put_nowait(data)
+
+    # -- the consumer ------------------------------------------------------------------
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The response body as it arrives; ends when the invocation does."""
+        try:
+            while True:
+                data = await self._queue.get()
+                if data is None:
+                    return
+                yield data
+        finally:
+            if not self._done.is_set():
+                self._abandoned = True  # nobody reads the rest: drop it as it comes
+
+    async def wait(self) -> None:
+        """Until the invocation is over (its error, tail and metrics are recorded)."""
+        await self._done.wait()
+
+    def _finish(self, outcome: Outcome, log_result: str | None) -> None:
+        if outcome.function_error is not None:
+            self.error_type = outcome.error_type or _error_type_of(outcome.payload)
+            self.error_body = outcome.payload
+        elif not outcome.streamed and outcome.payload and not self._abandoned:
+            self._queue.put_nowait(outcome.payload)  # a buffered response: one chunk
+        self.log_result = log_result
+        self._queue.put_nowait(None)
+        self._done.set()
+        if not self._started.done():
+            self._started.set_result(None)
+
+
+def _error_type_of(payload: bytes) -> str:
+    """The errorType of an error document (awslambdaric posts no error-type header)."""
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return "Unhandled"
+    error_type = document.get("errorType") if isinstance(document, dict) else None
+    return error_type if isinstance(error_type, str) and error_type else "Unhandled"
 
 
 class InvokeService:
@@ -244,6 +328,137 @@ class InvokeService:
             )
         self._record(stored, image, request_id, outcome)
         return InvokeResult(200, outcome.payload, image.version, outcome.function_error, log_result)
+
+    async def invoke_stream(
+        self,
+        function_name: str,
+        qualifier: str | None,
+        payload: bytes,
+        *,
+        request_id: str | None = None,
+        trace_header: str | None = None,
+        tail: bool = False,
+        client_context: str | None = None,
+    ) -> StreamedInvoke:
+        """Start one invocation whose response is streamed; see ``StreamedInvoke``.
+
+        Resolution, payload checks and throttling raise the same LambdaErrors as
+        ``invoke`` before anything is streamed; a function's failure (at init, before or
+        mid-stream, a timeout) is ``error_type``/``error_body`` instead.
+        """
+        stored = self.resolve(function_name, qualifier)
+        ref = self._functions.scope.parse(function_name, qualifier)
+        self.check_payload(payload)
+        if client_context is not None:
+            client_context = _decode_client_context(client_context)
+        image = self._image(stored)
+        request_id = request_id or ids.request_id()
+        trace = tracing.for_invocation(trace_header, image.tracing_active, time.time())
+        invoked_arn = self._functions.scope.function_arn(ref.name, ref.qualifier)
+        started_ns = time.time_ns()
+        for attempt in range(3):  # An idle environment may die between lease and use.
+            acquire_ns = time.time_ns()
+            try:
+                env, failure = await self._pools.acquire(image)
+            except TooManyRequestsException:
+                if self._metrics is not None:
+                    self._metrics.throttled(stored.name, image.version)
+                raise
+            if failure is None and env.dead and attempt < 2:
+                await self._pools.release(env)
+                continue
+            break
+        streamed = StreamedInvoke(image.version, request_id)
+        request = InvokeRequest(
+            request_id=request_id,
+            payload=payload or b"{}",
+            client_context=client_context,
+            trace_id=trace.header,
+            invoked_arn=invoked_arn,
+        )
+        timing = InvocationTiming(
+            trace=trace,
+            function_name=stored.name,
+            version=image.version,
+            invoked_arn=invoked_arn,
+            request_id=request_id,
+            memory_mb=image.memory_mb,
+            environment_id=env.id,
+            start_ns=started_ns,
+            acquire_ns=acquire_ns,
+            ready_ns=time.time_ns(),
+            invoke_ns=0,
+            end_ns=0,
+            init_ms=env.init_duration_ms,
+            invoke_duration_ms=0.0,
+            function_error=None,
+            error_type=None,
+        )
+        streamed._task = asyncio.create_task(
+            self._run_stream(stored, image, env, failure, request, streamed, tail, timing),
+            name=f"lambdaplane-stream-{request_id}",
+        )
+        await asyncio.shield(streamed._started)
+        return streamed
+
+    async def _run_stream(
+        self,
+        stored: StoredFunction,
+        image: FunctionImage,
+        env: Environment,
+        failure: Outcome | None,
+        request: InvokeRequest,
+        streamed: StreamedInvoke,
+        tail: bool,
+        timing: InvocationTiming,
+    ) -> None:
+        """The rest of a streamed invocation: run it, release the environment, record it."""
+        outcome = Outcome(
+            json.dumps(
+                {"errorType": "ServiceException", "errorMessage": "Internal error"}
+            ).encode(),
+            "Unhandled",
+            error_type="ServiceException",
+        )
+        log_result: str | None = None
+        try:
+            if failure is not None:
+                outcome = failure
+                env.report_failed_init(request.request_id, failure)
+            else:
+                invoke_ns = time.time_ns()
+                try:
+                    outcome = await env.invoke(request, streamed)
+                except EnvironmentGone:
+                    message = f"RequestId: {request.request_id} Error: Runtime exited without providing a reason"
+                    outcome = Outcome(
+                        json.dumps(
+                            {"errorType": "Runtime.ExitError", "errorMessage": message}
+                        ).encode(),
+                        "Unhandled",
+                        False,
+                        "error",
+                        "Runtime.ExitError",
+                    )
+                finally:
+                    await self._pools.release(env)
+                timing = dataclasses.replace(timing, invoke_ns=invoke_ns)
+            log_result = base64.b64encode(env.tail()).decode() if tail else None
+            if self._spans is not None:
+                self._spans.record(
+                    dataclasses.replace(
+                        timing,
+                        end_ns=time.time_ns(),
+                        invoke_duration_ms=outcome.duration_ms,
+                        function_error=outcome.function_error,
+                        error_type=outcome.error_type,
+                    )
+                )
+            self._record(stored, image, request.request_id, outcome)
+        except Exception:
+            log.exception("streamed invocation %s failed", request.request_id)
+        finally:
+            streamed._finish(outcome, log_result)
 
     def _record(
         self, stored: StoredFunction, image: FunctionImage, request_id: str, outcome: Outcome

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,9 +32,15 @@ from lambdaplane.asyncinvoke.destinations import DestinationRouter
 from lambdaplane.asyncinvoke.queue import AsyncQueue
 from lambdaplane.asyncinvoke.workers import AsyncDelivery, DeliverySettings
 from lambdaplane.auth import KeyStore, SignedRequest, verify
+from lambdaplane.auth.keys import Identity
 from lambdaplane.code import CodeStore
 from lambdaplane.code.layers import LayerTrees
-from lambdaplane.errors import LambdaError, NotImplementedYet, RequestEntityTooLargeException
+from lambdaplane.errors import (
+    AccessDeniedException,
+    LambdaError,
+    NotImplementedYet,
+    RequestEntityTooLargeException,
+)
 from lambdaplane.esm.access import SourceClients, load_secrets, source_problem
 from lambdaplane.esm.manager import EsmManager
 from lambdaplane.esm.metrics import EsmMetrics
@@ -61,8 +67,10 @@ from lambdaplane.service.event_source_mappings import EventSourceMappingService
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.layers import LayerService
 from lambdaplane.service.names import Scope
+from lambdaplane.service.permissions import PermissionService
 from lambdaplane.service.runtimes import Runtime, RuntimeCatalog, discover
 from lambdaplane.service.tagging import TagService
+from lambdaplane.service.url_configs import UrlConfigService
 from lambdaplane.settings import Settings
 from lambdaplane.store import (
     AliasRepository,
@@ -76,7 +84,10 @@ from lambdaplane.store.event_source_mappings import EventSourceMappingRepository
 from lambdaplane.store.layers import LayerRepository
 from lambdaplane.store.log_groups import LogGroupRepository
 from lambdaplane.store.logs import LogRepository
+from lambdaplane.store.policies import PolicyRepository
+from lambdaplane.store.url_configs import UrlConfigRepository
 from lambdaplane.store.usage import UsageRepository
+from lambdaplane.urls.server import FunctionUrls, url_target
 from lambdaplane.usage.recorder import UsageRecorder
 
 Scope_ = MutableMapping[str, Any]
@@ -104,6 +115,8 @@ SERVICE_CHECKED_ENUMS = frozenset({"Runtime"})
 OPERATION_RULES = per_operation(CONSTRAINT_OVERRIDES, SERVICE_CHECKED_ENUMS)
 _JSON = [(b"content-type", b"application/json")]
 LAMBDA_SERVICE = frozenset({"lambda"})  # the SigV4 scope of Lambda requests
+# What another account's key may call, each when the function's policy allows it.
+FOREIGN_INVOKES = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
 
 
 @dataclass
@@ -129,6 +142,7 @@ class Components:
     logs_api: LogsApi | None = None  # the CloudWatch Logs API on the same endpoint
     retention: RetentionSweeper | None = None
     esm: EsmManager | None = None  # the event source mappings' pollers
+    urls: FunctionUrls | None = None  # the function URLs' front door
 
 
 def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Components:
@@ -137,7 +151,7 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = open_engine(settings.database_url)
     upgrade(engine)
-    keys = KeyStore.open(settings.data_dir)
+    keys = KeyStore.open(settings.data_dir, account_id=settings.account_id)
     code = CodeStore(settings.data_dir / "code")
     scope = Scope(region=settings.region, account_id=settings.account_id)
     functions_repo = FunctionRepository(engine, settings.account_id, settings.region)
@@ -303,6 +317,20 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         code_urls=CodeUrlSigner.open(settings.data_dir, settings.code_url_ttl_seconds),
         clock=time.time,
         event_source_mappings=esm_service,
+        permissions=PermissionService(
+            scope,
+            functions_repo,
+            aliases_repo,
+            PolicyRepository(engine, settings.account_id, settings.region),
+            alias_changed=functions.alias_changed,
+        ),
+        url_configs=UrlConfigService(
+            scope,
+            functions_repo,
+            aliases_repo,
+            UrlConfigRepository(engine, settings.account_id, settings.region),
+            url_for=function_url_template(settings),
+        ),
     )
     api_router = Router(load_service_model())
     log_groups = LogGroupRepository(engine)
@@ -315,7 +343,7 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
             clock=time.time,
             retention_changed=retention.nudge,
         ),
-        keys.secret_for,
+        keys.own_secret_for,  # foreign keys may invoke (by policy), nothing more
         region=settings.region,
         any_credentials=settings.insecure_any_credentials,
     )
@@ -336,7 +364,7 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         usage,
         MetricsAccess(
             settings.metrics_access,
-            keys=keys.secret_for,
+            keys=keys.own_secret_for,
             region=settings.region,
             token=(
                 open_token(settings.metrics_token_path)
@@ -349,10 +377,28 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         logs_api=logs_api,
         retention=retention,
         esm=esm,
+        urls=FunctionUrls(
+            services.url_configs,
+            invoke,
+            keys,
+            region=settings.region,
+            account_id=settings.account_id,
+            permissions=services.permissions,
+            any_credentials=settings.insecure_any_credentials,
+        )
+        if services.url_configs is not None
+        else None,
     )
 
 
 AGENT_DIR = Path(lambdaplane.agent.__file__).parent
+
+
+def function_url_template(settings: Settings) -> Callable[[str], str]:
+    """url id -> ``http://<url-id>.lambda-url.<region>.localhost:<port>/`` (the URL port)."""
+    port = settings.url_port or settings.port
+    suffix = f".lambda-url.{settings.region}.localhost:{port}/"
+    return lambda url_id: f"http://{url_id}{suffix}"
 
 
 def _agent_interpreter(catalog: RuntimeCatalog) -> Runtime:
@@ -423,6 +469,11 @@ class LambdaplaneApp:
                 return
 
     async def _http(self, scope: Scope_, receive: Receive, send: Send) -> None:
+        if self.c.urls is not None:
+            target = url_target(scope)
+            if target is not None:
+                await self.c.urls.serve(scope, receive, send, target)
+                return
         path: str = scope["path"]
         if path.startswith("/_lambdaplane/") or path == METRICS_PATH:
             await self._internal(scope, receive, send, path)
@@ -430,12 +481,13 @@ class LambdaplaneApp:
         request_id = ids.request_id()
         operation = logs_target(scope["headers"]) if path == "/" else None
         if operation is not None and self.c.logs_api is not None:
-            status, headers, body = await self.c.logs_api.handle(
+            status, headers, logs_body = await self.c.logs_api.handle(
                 scope, receive, operation, request_id
             )
             headers = [*headers, (b"x-amzn-requestid", request_id.encode())]
-            await _respond(send, status, headers, body)
+            await _respond(send, status, headers, logs_body)
             return
+        body: bytes | AsyncIterator[bytes]
         try:
             status, headers, body = await self._api(scope, receive, request_id)
         except LambdaError as err:
@@ -444,11 +496,14 @@ class LambdaplaneApp:
             log.exception("unhandled error in request %s", request_id)
             status, headers, body = render_error(LambdaError("Internal error"), request_id)
         headers = [*headers, (b"x-amzn-requestid", request_id.encode())]
-        await _respond(send, status, headers, body)
+        if isinstance(body, bytes):
+            await _respond(send, status, headers, body)
+        else:
+            await _send_streamed(send, status, headers, body, request_id)
 
     async def _api(
         self, scope: Scope_, receive: Receive, request_id: str
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes | AsyncIterator[bytes]]:
         method: str = scope["method"]
         raw_path = scope.get("raw_path") or scope["path"].encode()
         raw_path_str = raw_path.decode("latin-1")
@@ -482,6 +537,9 @@ class LambdaplaneApp:
             operation.name, (CONSTRAINT_OVERRIDES, SERVICE_CHECKED_ENUMS)
         )
         validate(operation, params, overrides=overrides, skip_enum=skip_enum)
+        caller = self.c.keys.identity_for(access_key)
+        if caller is not None and caller.account_id != self._settings.account_id:
+            self._authorize_foreign(operation.name, params, caller)
         handler = HANDLERS.get(operation.name)
         if handler is None:
             raise NotImplementedYet(
@@ -493,6 +551,7 @@ class LambdaplaneApp:
             base_url=_base_url(scope, headers),
             access_key_id=access_key,
             trace_header=headers.get("x-amzn-trace-id"),
+            caller=caller,
         )
         if handler.coroutine is not None:
             output = await handler.coroutine(ctx, params)
@@ -502,7 +561,31 @@ class LambdaplaneApp:
         else:
             assert handler.call is not None
             output = handler.call(ctx, params)
+        streamed = output.get("__stream__")
+        if streamed is not None:  # a body sent as it is produced (InvokeWithResponseStream)
+            return streamed.status, streamed.headers, streamed.body
         return serialize_response(operation, output)
+
+    def _authorize_foreign(self, operation: str, params: dict[str, Any], caller: Identity) -> None:
+        """Another account's key may invoke what a resource-based policy lets it; nothing
+        else (the account's own keys are its administrators and are not checked)."""
+        functions = self.c.services.functions
+        name = params.get("FunctionName")
+        action, resource = f"lambda:{operation}", f"{functions.scope.function_arn('*')}"
+        if isinstance(name, str):
+            ref = functions.scope.parse(name, params.get("Qualifier"))
+            resource = functions.scope.function_arn(ref.name, ref.qualifier)
+            permissions = self.c.services.permissions
+            if operation in FOREIGN_INVOKES:
+                action = "lambda:InvokeFunction"
+                if permissions is not None and permissions.allows(
+                    ref.name, ref.qualifier, action=action, caller=caller
+                ):
+                    return
+        raise AccessDeniedException(
+            f"User: {caller.arn} is not authorized to perform: {action} on resource: "
+            f"{resource} because no resource-based policy allows the {action} action"
+        )
 
     async def _internal(self, scope: Scope_, receive: Receive, send: Send, path: str) -> None:
         if path == HEALTH_PATH:
@@ -610,6 +693,23 @@ async def _respond(
     ]
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_streamed(
+    send: Send,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: AsyncIterator[bytes],
+    request_id: str,
+) -> None:
+    """Send a body as it is produced (chunked): each piece as soon as it exists."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    try:
+        async for piece in body:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+    except Exception:  # the status is sent: all that is left is to end the body
+        log.exception("streamed response of request %s failed", request_id)
+    await send({"type": "http.response.body", "body": b""})
 
 
 def create_app(settings: Settings) -> LambdaplaneApp:

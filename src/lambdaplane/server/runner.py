@@ -12,8 +12,9 @@ from typing import TextIO
 
 import uvicorn
 
-from lambdaplane.server.app import LambdaplaneApp, build
+from lambdaplane.server.app import Components, LambdaplaneApp, build
 from lambdaplane.settings import Settings
+from lambdaplane.urls.server import UrlListener
 
 log = logging.getLogger("lambdaplane")
 
@@ -70,7 +71,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _install_signal_handlers(server: uvicorn.Server) -> None:
+def _install_signal_handlers(server: uvicorn.Server, *others: uvicorn.Server) -> None:
     loop = asyncio.get_running_loop()
 
     first: list[float] = []
@@ -84,6 +85,8 @@ def _install_signal_handlers(server: uvicorn.Server) -> None:
         if not first:
             first.append(loop.time())
         server.should_exit = True
+        for other in others:
+            other.should_exit = True
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
@@ -104,12 +107,16 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         timeout_graceful_shutdown=10,
     )
     server = _Server(config)
-    _install_signal_handlers(server)
+    url_server = _url_server(settings, components)
+    _install_signal_handlers(server, *([url_server] if url_server else []))
     warning = insecure_warning(settings)
     if warning:
         print(warning, file=sys.stderr, flush=True)
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    url_task = asyncio.create_task(url_server.serve()) if url_server and server.started else None
+    while url_server and url_task and not url_server.started and not url_task.done():
         await asyncio.sleep(0.01)
     if server.started:
         port = settings.port
@@ -127,8 +134,29 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         if warning:
             print(warning, file=sys.stderr, flush=True)
     await task
+    if url_task is not None and url_server is not None:
+        url_server.should_exit = True
+        await url_task
     if not server.started:
         raise SystemExit(1)
+
+
+def _url_server(settings: Settings, components: Components) -> uvicorn.Server | None:
+    """The dedicated function URL listener (``--url-port``), if asked for."""
+    if settings.url_port is None or components.urls is None:
+        return None
+    config = uvicorn.Config(
+        UrlListener(components.urls),
+        host=settings.host,
+        port=settings.url_port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+    return _Server(config)
 
 
 def run(settings: Settings) -> None:

@@ -8,7 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from lambdaplane.store.schema import function_aliases, functions
+from lambdaplane.store.schema import (
+    function_aliases,
+    function_policies,
+    function_url_configs,
+    functions,
+)
 
 
 class AliasExists(Exception):
@@ -111,11 +116,24 @@ class AliasRepository:
         return result.rowcount == 1
 
     def delete(self, function_name: str, name: str) -> bool:
+        """Delete the alias and, with it, its function URL config and its policy."""
         with self._engine.begin() as conn:
             result = conn.execute(
                 function_aliases.delete().where(
                     function_aliases.c.function_id == self._function_id(function_name),
                     function_aliases.c.name == name,
+                )
+            )
+            conn.execute(
+                function_url_configs.delete().where(
+                    function_url_configs.c.function_id == self._function_id(function_name),
+                    function_url_configs.c.qualifier == name,
+                )
+            )
+            conn.execute(
+                function_policies.delete().where(
+                    function_policies.c.function_id == self._function_id(function_name),
+                    function_policies.c.qualifier == name,
                 )
             )
         return result.rowcount == 1

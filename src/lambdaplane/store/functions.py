@@ -10,7 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from lambdaplane.store.schema import function_aliases, function_versions, functions
+from lambdaplane.store.schema import (
+    function_aliases,
+    function_policies,
+    function_versions,
+    functions,
+)
 
 LATEST = "$LATEST"
 
@@ -174,7 +179,7 @@ class FunctionRepository:
         return None if row is None else _row(row)
 
     def delete_version(self, name: str, version: str) -> bool:
-        """Delete one published version; False if it did not exist."""
+        """Delete one published version and its policy; False if it did not exist."""
         function_id = (
             sa.select(functions.c.id).where(self._scope, functions.c.name == name).scalar_subquery()
         )
@@ -183,6 +188,12 @@ class FunctionRepository:
                 function_versions.delete().where(
                     function_versions.c.function_id == function_id,
                     function_versions.c.version == version,
+                )
+            )
+            conn.execute(
+                function_policies.delete().where(
+                    function_policies.c.function_id == function_id,
+                    function_policies.c.qualifier == version,
                 )
             )
         return result.rowcount == 1
@@ -264,7 +275,8 @@ class FunctionRepository:
         return result.rowcount == 1
 
     def delete(self, name: str) -> bool:
-        """Delete the function and all its versions; False if it did not exist."""
+        """Delete the function with all its versions, aliases and policies; False if it did
+        not exist."""
         with self._engine.begin() as conn:
             function_id = conn.execute(
                 sa.select(functions.c.id).where(self._scope, functions.c.name == name)
@@ -276,6 +288,9 @@ class FunctionRepository:
             )
             conn.execute(
                 function_aliases.delete().where(function_aliases.c.function_id == function_id)
+            )
+            conn.execute(
+                function_policies.delete().where(function_policies.c.function_id == function_id)
             )
             conn.execute(functions.delete().where(functions.c.id == function_id))
         return True

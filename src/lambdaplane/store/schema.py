@@ -62,6 +62,26 @@ function_aliases = sa.Table(
     sa.UniqueConstraint("function_id", "name", name="uq_function_aliases"),
 )
 
+# A function's resource-based policy per qualifier ("$LATEST" stands for the unqualified
+# function, else a version number or an alias name): its statements in the order they
+# were added, in the API's shape. ``revision_id`` is what GetPolicy reports; each write
+# also gives the function version or alias it belongs to that same new RevisionId.
+function_policies = sa.Table(
+    "function_policies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "function_id",
+        sa.Integer,
+        sa.ForeignKey("functions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("qualifier", sa.String(128), nullable=False),
+    sa.Column("statements", sa.JSON, nullable=False),
+    sa.Column("revision_id", sa.String(36), nullable=False),
+    sa.UniqueConstraint("function_id", "qualifier", name="uq_function_policies"),
+)
+
 resource_tags = sa.Table(
     "resource_tags",
     metadata,
@@ -255,4 +275,28 @@ esm_checkpoints = sa.Table(
     sa.Column("key", sa.String(512), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# A function URL per function ($LATEST) or alias. ``url_id`` is the URL's host label,
+# fixed at creation; ``invoke_mode`` is None until a request sets it (AWS then omits it
+# from CreateFunctionUrlConfig's answer but reports BUFFERED elsewhere).
+function_url_configs = sa.Table(
+    "function_url_configs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "function_id",
+        sa.Integer,
+        sa.ForeignKey("functions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("qualifier", sa.String(128), nullable=False),
+    sa.Column("url_id", sa.String(32), nullable=False),
+    sa.Column("auth_type", sa.String(16), nullable=False),
+    sa.Column("invoke_mode", sa.String(16), nullable=True),
+    sa.Column("cors", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_modified", sa.Float, nullable=False),
+    sa.UniqueConstraint("function_id", "qualifier", name="uq_function_url_configs"),
+    sa.UniqueConstraint("url_id", name="uq_function_url_configs_url_id"),
 )

@@ -46,7 +46,7 @@ def test_header_layout_and_empty_meta() -> None:
 
 
 def test_type_codes_are_distinct_and_named() -> None:
-    assert len(set(wire.NAMES)) == len(wire.NAMES) == 11
+    assert len(set(wire.NAMES)) == len(wire.NAMES) == 14
     assert all(0 < code < 256 for code in wire.NAMES)
 
 

@@ -11,12 +11,14 @@ import { UnhandledPromiseRejection } from './errors.mjs';
 import { Runtime } from './invoke.mjs';
 import { installConsole } from './logging.mjs';
 import { RuntimeApi } from './runtime_api.mjs';
+import { installGlobal } from './streaming.mjs';
 import { loadHandler } from './user_function.mjs';
 
 const UNCAUGHT_EXCEPTION_EXIT = 129;
 const UNHANDLED_REJECTION_EXIT = 128;
 
 const env = process.env;
+installGlobal(); // awslambda.streamifyResponse and HttpResponseStream, before the handler loads
 const log = installConsole(env);
 const runtime = new Runtime(new RuntimeApi(env.AWS_LAMBDA_RUNTIME_API), log, env);
 

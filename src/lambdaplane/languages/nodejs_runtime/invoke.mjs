@@ -13,6 +13,7 @@
 
 import { toRuntimeResponse } from './errors.mjs';
 import { setRequestId } from './logging.mjs';
+import { highWaterMarkOf, isStreaming, ResponseStream } from './streaming.mjs';
 
 const noop = () => {};
 
@@ -180,7 +181,9 @@ export class Runtime {
       posted = this.api.postInitError(toRuntimeResponse(error));
     } else if (current !== null && !current.reported) {
       current.reported = true;
-      posted = this.api.postError(current.id, toRuntimeResponse(error));
+      posted = current.stream?.opened
+        ? current.stream.fail(error)
+        : this.api.postError(current.id, toRuntimeResponse(error));
     }
     posted.then(exit, exit);
   }
@@ -205,6 +208,10 @@ export class Runtime {
     } else {
       delete process.env._X_AMZN_TRACE_ID;
     }
+    if (isStreaming(this.handler)) {
+      this.#handleStreaming(invocation, body);
+      return;
+    }
     onEmptyLoop = () => invocation.postResult(null);
     let result;
     try {
@@ -215,6 +222,59 @@ export class Runtime {
     }
     if (isThenable(result)) {
       result.then(invocation.succeed, invocation.fail);
+    }
+  }
+
+  /**
+   * A streamifyResponse handler: handler(event, responseStream, context). The invocation
+   * is over once the stream's POST is answered; the handler's promise settling ends the
+   * stream (or reports its error), as does an empty event loop.
+   */
+  #handleStreaming(invocation, body) {
+    let finished = false;
+    const stream = new ResponseStream(
+      this.api,
+      invocation.id,
+      () => {
+        if (finished) {
+          return;
+        }
+        finished = true;
+        invocation.reported = true;
+        onEmptyLoop = noop;
+        this.#scheduleNext();
+      },
+      highWaterMarkOf(this.handler),
+    );
+    invocation.stream = stream;
+    const end = () => {
+      if (!stream.writableEnded && !stream.destroyed) {
+        stream.end();
+      }
+    };
+    const fail = (error) => {
+      if (invocation.reported || finished) {
+        return;
+      }
+      if (!stream.opened) {
+        onEmptyLoop = noop;
+        invocation.postError(error);
+        return;
+      }
+      invocation.reported = true;
+      this.log.error('Invoke Error', error);
+      stream.fail(error);
+    };
+    onEmptyLoop = end;
+    let result;
+    try {
+      result = this.handler(JSON.parse(body), stream, invocation.context(this.#shared));
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(end, fail);
     }
   }
 }

@@ -37,6 +37,40 @@ export class RuntimeApi {
     return this.#send('POST', `${PREFIX}/invocation/${requestId}/response`, json);
   }
 
+  /**
+   * Open the POST of a streamed response: {request, answered}. Write the body to
+   * `request` (each write is one HTTP chunk, sent at once), end it (trailers first, if
+   * any); `answered` settles when the Runtime API has answered. Its own connection,
+   * closed afterwards, as AWS asks of streaming runtimes.
+   */
+  openResponseStream(requestId, contentType) {
+    const request = http.request({
+      host: this.#host,
+      port: this.#port,
+      method: 'POST',
+      path: `${PREFIX}/invocation/${requestId}/response`,
+      agent: false,
+      headers: {
+        'Content-Type': headerValue(contentType),
+        'Lambda-Runtime-Function-Response-Mode': 'streaming',
+        'Transfer-Encoding': 'chunked',
+        Trailer: 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+        Connection: 'close',
+      },
+    });
+    request.on('socket', (socket) => socket.setNoDelay(true));
+    const answered = new Promise((resolve, reject) => {
+      request.on('response', (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode));
+        response.on('error', reject);
+      });
+      request.on('error', reject);
+    });
+    request.flushHeaders();
+    return { request, answered };
+  }
+
   /** Post an invocation's error document ({errorType, errorMessage, trace}). */
   postError(requestId, document) {
     return this.#sendError(`${PREFIX}/invocation/${requestId}/error`, document);
