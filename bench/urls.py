@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +34,8 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.invoke
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -200,11 +203,12 @@ def run(server: ServerProcess, args: Any) -> None:
 
     credentials = Credentials(server.access_key_id, server.secret_access_key)
     iam_url = iam.rstrip("/") + "/"
+    iam_host = urlsplit(iam).netloc
 
     def sign_iam() -> dict[str, str]:
         request = AWSRequest(method="GET", url=iam_url)
         SigV4Auth(credentials, "lambda", server.region).add_auth(request)
-        return dict(request.prepare().headers.items())
+        return {**request.prepare().headers, "Host": iam_host}  # the signed Host
 
     n = args.samples
     sequential(port, "POST", invoke_path, b"{}", INVOKE_BODY, 200, invoke_headers)  # warm up
