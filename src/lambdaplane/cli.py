@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         "--account-concurrency", type=int, default=None, help="concurrent executions (default 1000)"
     )
     envs.add_argument(
+        "--burst-limit",
+        type=int,
+        default=None,
+        help="new environments per function per 10 s, AWS's scaling rate (default 1000)",
+    )
+    envs.add_argument(
         "--init-timeout", type=float, default=None, help="init phase limit in seconds (default 10)"
     )
     envs.add_argument(
@@ -159,7 +165,7 @@ def _add_keys(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="add or list keys of other accounts' principals (see docs/permissions.md)",
         description="Keys for principals of other accounts. They may invoke a function "
         "when its resource-based policy (AddPermission) allows them, and nothing else. "
-        "Exit status: 0, or 2 when the key cannot be added.",
+        "Exit status: 0, or 2 when the key cannot be added or removed.",
     )
     actions = keys.add_subparsers(dest="keys_action", required=True)
     add = actions.add_parser("add", help="create a key for another account's root or user")
@@ -167,7 +173,11 @@ def _add_keys(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--user", default=None, metavar="NAME", help="an IAM user of that account")
     add.add_argument("--org-id", default=None, help="the account's organization (o-...)")
     listing = actions.add_parser("list", help="the foreign keys (secrets are not shown)")
-    for parser in (add, listing):
+    remove = actions.add_parser(
+        "remove", help="revoke a foreign key (a running server: within 1 s)"
+    )
+    remove.add_argument("access_key_id", help="the key to revoke")
+    for parser in (add, listing, remove):
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
         parser.add_argument(
             "--data-dir",
@@ -186,6 +196,7 @@ def _keys(args: argparse.Namespace) -> int:
             account_id=getattr(args, "account_id", None),
             user=getattr(args, "user", None),
             org_id=getattr(args, "org_id", None),
+            access_key_id=getattr(args, "access_key_id", None),
             json=args.json,
         )
     )
@@ -443,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                 cpu_mode=args.cpu_mode,
                 memory_share=args.memory_share,
                 account_concurrency=args.account_concurrency,
+                burst_limit=args.burst_limit,
                 init_timeout_seconds=args.init_timeout,
                 prewarm_per_kind=args.prewarm,
                 async_workers=args.async_workers,

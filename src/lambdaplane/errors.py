@@ -75,6 +75,22 @@ class ResourceNotFoundException(LambdaError):
     message_key = "Message"
 
 
+class ProvisionedConcurrencyConfigNotFoundException(LambdaError):
+    code = "ProvisionedConcurrencyConfigNotFoundException"
+    status = 404
+    error_type = "User"
+    message_key = "message"
+
+
+class ConcurrencyLimitException(LambdaError):
+    """InvalidParameterValueException as AWS's concurrency limit checks send it: no ``Type``."""
+
+    code = "InvalidParameterValueException"
+    status = 400
+    error_type = None
+    message_key = "message"
+
+
 class ResourceConflictException(LambdaError):
     code = "ResourceConflictException"
     status = 409

@@ -40,6 +40,7 @@ class Settings:
     # Execution environments.
     keep_alive_seconds: float = 600.0  # idle environments are reaped after this
     account_concurrency: int = 1000  # concurrent executions, AWS's default account limit
+    burst_limit: int = 1000  # new environments per function per 10 s (AWS's scaling rate)
     memory_share: float = (
         0.8  # the sum of live environments' MemorySize stays under this share of RAM
     )
@@ -79,6 +80,12 @@ class Settings:
             raise SettingsError(f"--url-port must be 1-65535, got {self.url_port}")
         if self.cpu_mode not in ("shares", "quota"):
             raise SettingsError(f"--cpu-mode must be shares or quota, got {self.cpu_mode!r}")
+        if self.account_concurrency < 1:
+            raise SettingsError(
+                f"--account-concurrency must be at least 1, got {self.account_concurrency}"
+            )
+        if self.burst_limit < 1:
+            raise SettingsError(f"--burst-limit must be at least 1, got {self.burst_limit}")
         if not 0 < self.memory_share <= 1:
             raise SettingsError(f"--memory-share must be in (0, 1], got {self.memory_share}")
         if self.metrics_auth not in ("", "none", "sigv4", "token"):

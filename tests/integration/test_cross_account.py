@@ -188,3 +188,35 @@ def test_user_arn_and_organization_grants(server: ServerProcess, lam: Any, funct
     assert err["Error"]["Code"] == "AccessDeniedException"
     # The account's own keys are never checked.
     assert invoke(lam, function, Qualifier="live") == "one"
+
+
+def test_a_removed_key_is_refused(server: ServerProcess, lam: Any, function: str) -> None:
+    """`lambdaplane keys remove` revokes a key of a running server within a second."""
+    key = KeyStore.add_foreign_key(server.data_dir, OTHER)
+    other = client_for(server, key)
+    grant(lam, function, "removed-key", OTHER)
+    deadline = time.monotonic() + 10
+    while True:  # the server reads new keys at most once a second
+        try:
+            assert invoke(other, function) == "one"
+            break
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    removed = subprocess.run(
+        [sys.executable, "-m", "lambdaplane", "keys", "remove", key.access_key_id,
+         "--data-dir", str(server.data_dir)],
+        capture_output=True, text=True, check=True, env={**SAFE_ENV, "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert key.access_key_id in removed.stdout
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            other.invoke(FunctionName=function, Payload=b"{}")
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "UnrecognizedClientException"
+            break
+        assert time.monotonic() < deadline, "the removed key still works"
+        time.sleep(0.2)
+    lam.remove_permission(FunctionName=function, StatementId="removed-key")

@@ -9,10 +9,15 @@ removes a process, a thread hop and an HTTP round trip from every invocation
 
     python3.X /var/lambdaplane/pyruntime.py <socket fd> <log fd> <handler>
     python3.X /var/lambdaplane/pyruntime.py <socket fd> <log fd> --prewarm
+    python3.X /var/lambdaplane/pyruntime.py <socket fd> <log fd> <handler> --template <ctl fd>
 
 With ``--prewarm`` the interpreter and awslambdaric are loaded ahead of demand, before
 the function is known; an ASSIGN frame then brings the function's environment and
 handler (and the host has mounted its code at /var/task), and the init phase starts.
+
+With ``--template`` (SnapStart) the init phase runs once; awslambdaric's
+``restore_next()`` then turns this process into a template that forks one restored
+environment per request of the host (``agent/snapstart.py``).
 
 stdout and stderr are moved onto the log fd (a pipe the host reads); before every
 frame that ends a phase, the host drains that pipe, so output written before a
@@ -34,10 +39,12 @@ MAX_RESPONSE_BYTES = 6291556
 
 def main(argv: list[str]) -> None:
     sock_fd, log_fd, handler = int(argv[1]), int(argv[2]), argv[3]
+    ctl_fd = int(argv[5]) if len(argv) > 5 and argv[4] == "--template" else -1
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
     sock = os.fdopen(sock_fd, "r+b", buffering=0)
+    link = [sock]  # the host socket; a restored environment gets its own
     # sys.path[0] is this script's directory; a function's modules must win, as with
     # AWS's bootstrap, so /var/task takes its place and wire loads under a private name.
     # (With PYTHONSAFEPATH there is no script entry: /var/task goes in front of
@@ -84,15 +91,15 @@ def main(argv: list[str]) -> None:
         def _send(self, kind: int, meta: dict[str, object] | None, body: bytes = b"") -> None:
             sys.stdout.flush()
             sys.stderr.flush()
-            sock.write(wire.encode(kind, meta, body))
+            link[0].write(wire.encode(kind, meta, body))
 
         def wait_next_invocation(self) -> object:
             self._send(wire.NEXT, None)
-            frame = wire.read_frame(sock)
+            frame = wire.read_frame(link[0])
             while frame is not None and frame.type != wire.INVOKE:
                 if frame.type == wire.SHUTDOWN:
                     os._exit(0)
-                frame = wire.read_frame(sock)
+                frame = wire.read_frame(link[0])
             if frame is None:  # The host hung up: nothing left to do.
                 os._exit(0)
             meta = frame.meta
@@ -151,11 +158,32 @@ def main(argv: list[str]) -> None:
                 to_json(error_response_data).encode("utf-8"),
             )
 
-        def restore_next(self) -> None:  # SnapStart: not offered on this path.
-            raise RuntimeError("SnapStart restore is not available on this runtime path")
+        def restore_next(self) -> None:
+            """SnapStart: init is done; in a template, fork restored environments."""
+            if ctl_fd < 0:
+                return  # Not a template: carry on as an ordinary environment.
+            import socket
+
+            snapstart = _load_private("_lambdaplane_snapstart", os.path.join(here, "snapstart.py"))
+            ctl = socket.socket(fileno=ctl_fd)
+
+            def adopt(fd: int) -> None:
+                old, link[0] = link[0], os.fdopen(fd, "r+b", buffering=0)
+                old.close()
+                # Restored ahead of demand, possibly: wait until the host assigns it.
+                frame = wire.read_frame(link[0])
+                while frame is not None and frame.type != wire.ASSIGN:
+                    if frame.type == wire.SHUTDOWN:
+                        os._exit(0)
+                    frame = wire.read_frame(link[0])
+                if frame is None:
+                    os._exit(0)
+
+            snapstart.serve(ctl, adopt, (link[0].fileno(),))
 
         def report_restore_error(self, restore_error_data: object) -> None:
-            raise RuntimeError("SnapStart restore is not available on this runtime path")
+            body = to_json(restore_error_data).encode("utf-8")
+            self._send(wire.INIT_ERROR, {"error_type": "Runtime.AfterRestoreError"}, body)
 
     bootstrap.run(handler, FrameRuntimeClient())
 

@@ -17,7 +17,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-CONDITIONS = frozenset({"Success", "RetriesExhausted", "EventAgeExceeded"})
+CONDITIONS = frozenset(
+    {"Success", "RetriesExhausted", "EventAgeExceeded", "ZeroReservedConcurrency"}
+)
 EVENTS_SOURCE = "lambda"
 DETAIL_TYPE_SUCCESS = "Lambda Function Invocation Result - Success"
 DETAIL_TYPE_FAILURE = "Lambda Function Invocation Result - Failure"

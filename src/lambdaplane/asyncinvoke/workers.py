@@ -8,7 +8,8 @@ invoke (so the function's concurrency applies), and follow AWS's rules:
 - a function error is retried MaximumRetryAttempts times (default 2) after AWS's delays
   (about 1 and 2 minutes; a setting, so tests run fast);
 - an event older than MaximumEventAgeInSeconds is dropped with condition
-  EventAgeExceeded; an event out of retries with RetriesExhausted;
+  EventAgeExceeded; an event out of retries with RetriesExhausted; an event for a
+  function whose reserved concurrency is 0 at once, with ZeroReservedConcurrency;
 - outcomes go to OnSuccess/OnFailure destinations, failures also to the function's
   DeadLetterConfig; every drop is logged and counted, never silent;
 - an event is deleted only after its outcome is handled: a crash re-delivers it.
@@ -29,6 +30,7 @@ from typing import Any
 from lambdaplane.asyncinvoke.destinations import DestinationRouter, invocation_record
 from lambdaplane.asyncinvoke.queue import AsyncQueue, QueuedEvent
 from lambdaplane.errors import LambdaError, TooManyRequestsException
+from lambdaplane.invoke.pools import FunctionDisabled
 from lambdaplane.invoke.service import InvokeResult, InvokeService
 from lambdaplane.metrics import DropReason, LambdaMetrics
 from lambdaplane.service.event_configs import EventInvokeConfigService
@@ -170,6 +172,16 @@ class AsyncDelivery:
                 request_id=event.request_id,
                 trace_header=event.trace_header,  # each attempt continues the caller's trace
             )
+        except FunctionDisabled:
+            self.counters.dropped += 1
+            self._dropped(event, DropReason.ZERO_RESERVED_CONCURRENCY)
+            log.warning(
+                "async event %s dropped: %s has reserved concurrency 0",
+                event.request_id, event.function_name,
+            )  # fmt: skip
+            await self._failure(event, "ZeroReservedConcurrency", None, settings.on_failure)
+            done.append(event.id)
+            return
         except TooManyRequestsException:
             self.counters.throttled += 1
             low, high = self._settings.throttle_backoff

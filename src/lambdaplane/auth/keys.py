@@ -121,6 +121,7 @@ class KeyStore:
         self.account_id = account_id
         self._clock = clock
         self._reloaded_at = clock()
+        self._version = _file_version(path)  # what was read: (inode, mtime) of the file
         self._reload_lock = threading.Lock()
 
     @classmethod
@@ -209,15 +210,42 @@ class KeyStore:
             _replace(store.path, document)
         return key
 
+    @classmethod
+    def remove_foreign_key(cls, data_dir: Path, access_key_id: str) -> ForeignKey:
+        """Delete a foreign key; a running server refuses it within RELOAD_INTERVAL.
+
+        Raises KeyStoreError when ``access_key_id`` is not a foreign key of this store
+        (the installation's own keys are not removed this way).
+        """
+        store = cls.open(data_dir)
+        with _locked(store.path):
+            document = _load(store.path)
+            if document is None:
+                raise KeyStoreError(f"{store.path}: vanished")
+            _, foreign, _ = _parse(store.path, document)
+            removed = foreign.get(access_key_id)
+            if removed is None:
+                raise KeyStoreError(f"no foreign key {access_key_id!r} in {store.path}")
+            document["keys"] = [
+                e for e in document.get("keys", []) if e.get("access_key_id") != access_key_id
+            ]
+            _replace(store.path, document)
+        return removed
+
     @property
     def root_key(self) -> AccessKey:
         """The installation's root access key."""
         return AccessKey(self._root_id, self._secrets[self._root_id])
 
     def secret_for(self, access_key_id: str, /) -> str | None:
-        """The secret of ``access_key_id`` (own or foreign), or None if it is unknown."""
+        """The secret of ``access_key_id`` (own or foreign), or None if it is unknown.
+
+        An unknown key, or a foreign one (which ``keys remove`` may have revoked), makes
+        the file be read again when it changed, at most once per RELOAD_INTERVAL; the
+        installation's own keys are a dict lookup.
+        """
         secret = self._secrets.get(access_key_id)
-        if secret is None and self._reload():
+        if (secret is None or access_key_id in self._foreign) and self._reload():
             secret = self._secrets.get(access_key_id)
         return secret
 
@@ -229,8 +257,8 @@ class KeyStore:
 
     def identity_for(self, access_key_id: str, /) -> Identity | None:
         """Who ``access_key_id`` is: a foreign principal, the installation's account root
-        for its own keys, or None for a key this store does not know."""
-        if access_key_id not in self._secrets:
+        for its own keys, or None for a key this store does not know (or no longer)."""
+        if self.secret_for(access_key_id) is None:
             return None
         foreign = self._foreign.get(access_key_id)
         if foreign is None:
@@ -242,12 +270,17 @@ class KeyStore:
         return list(self._foreign.values())
 
     def _reload(self) -> bool:
-        """Re-read the file if the last read is over RELOAD_INTERVAL old; True if it was."""
+        """Re-read the file if the last read is over RELOAD_INTERVAL old and the file was
+        replaced since (writers rename a new file over it); True if it was read."""
         now = self._clock()
         if now - self._reloaded_at < RELOAD_INTERVAL or not self._reload_lock.acquire(False):
             return False
         try:
             self._reloaded_at = now
+            version = _file_version(self.path)
+            if version is not None and version == self._version:
+                return False
+            self._version = version
             document = _load(self.path)
             if document is None:
                 return False
@@ -264,6 +297,14 @@ class KeyStore:
 
     def __repr__(self) -> str:
         return f"KeyStore({str(self.path)!r}, keys={len(self._secrets)})"
+
+
+def _file_version(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _parse(

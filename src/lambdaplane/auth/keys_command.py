@@ -1,4 +1,4 @@
-"""``lambdaplane keys``: add and list the keys of other accounts' principals.
+"""``lambdaplane keys``: add, list and remove the keys of other accounts' principals.
 
 ``keys add`` prints the new key once (its secret is not shown again); a running server
 accepts it within a second. What such a key may do is up to the functions' resource-
@@ -17,16 +17,25 @@ from lambdaplane.auth.keys import KeyStore, KeyStoreError
 @dataclass(frozen=True)
 class KeysOptions:
     data_dir: Path
-    action: str  # "add" or "list"
+    action: str  # "add", "list" or "remove"
     account_id: str | None = None
     user: str | None = None
     org_id: str | None = None
+    access_key_id: str | None = None  # the key to remove
     json: bool = False
 
 
 def run(options: KeysOptions) -> int:
-    """Exit status: 0, or 2 when the key cannot be added or the file cannot be read."""
+    """Exit status: 0, or 2 when the key cannot be added or removed, or the file read."""
     try:
+        if options.action == "remove":
+            assert options.access_key_id is not None
+            removed = KeyStore.remove_foreign_key(options.data_dir, options.access_key_id)
+            if options.json:
+                print(json.dumps({"AccessKeyId": removed.access_key_id, "Arn": removed.arn}))
+            else:
+                print(f"removed {removed.access_key_id} ({removed.arn})")
+            return 0
         if options.action == "add":
             assert options.account_id is not None
             key = KeyStore.add_foreign_key(

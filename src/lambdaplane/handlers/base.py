@@ -10,11 +10,13 @@ from lambdaplane.auth.keys import Identity
 from lambdaplane.invoke.service import InvokeService
 from lambdaplane.service.aliases import AliasService
 from lambdaplane.service.code_urls import CodeUrlSigner
+from lambdaplane.service.concurrency import ConcurrencyService
 from lambdaplane.service.event_configs import EventInvokeConfigService
 from lambdaplane.service.event_source_mappings import EventSourceMappingService
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.layers import LayerService
 from lambdaplane.service.permissions import PermissionService
+from lambdaplane.service.provisioned import ProvisionedConcurrencyService
 from lambdaplane.service.tagging import TagService
 from lambdaplane.service.url_configs import UrlConfigService
 
@@ -34,6 +36,8 @@ class Services:
     event_source_mappings: EventSourceMappingService | None = None
     permissions: PermissionService | None = None
     url_configs: UrlConfigService | None = None
+    concurrency: ConcurrencyService | None = None  # reserved concurrency
+    provisioned: ProvisionedConcurrencyService | None = None  # provisioned concurrency
 
 
 @dataclass(frozen=True)

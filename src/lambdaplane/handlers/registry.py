@@ -5,12 +5,14 @@ from __future__ import annotations
 from lambdaplane.handlers import (
     account,
     aliases,
+    concurrency,
     event_configs,
     event_source_mappings,
     functions,
     invoke,
     layers,
     permissions,
+    provisioned,
     tags,
     url_configs,
 )
@@ -75,4 +77,13 @@ HANDLERS: dict[str, Handler] = {
     "UpdateFunctionUrlConfig": Handler(url_configs.update_function_url_config),
     "DeleteFunctionUrlConfig": Handler(url_configs.delete_function_url_config),
     "ListFunctionUrlConfigs": Handler(url_configs.list_function_url_configs),
+    "PutFunctionConcurrency": Handler(concurrency.put_function_concurrency),
+    "GetFunctionConcurrency": Handler(concurrency.get_function_concurrency),
+    "DeleteFunctionConcurrency": Handler(concurrency.delete_function_concurrency),
+    "PutProvisionedConcurrencyConfig": Handler(provisioned.put_provisioned_concurrency_config),
+    "GetProvisionedConcurrencyConfig": Handler(provisioned.get_provisioned_concurrency_config),
+    "DeleteProvisionedConcurrencyConfig": Handler(
+        provisioned.delete_provisioned_concurrency_config
+    ),
+    "ListProvisionedConcurrencyConfigs": Handler(provisioned.list_provisioned_concurrency_configs),
 }

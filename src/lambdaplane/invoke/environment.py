@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from lambdaplane.agent import wire
 from lambdaplane.invoke.env_vars import environment
@@ -38,10 +38,15 @@ from lambdaplane.languages import for_runtime
 from lambdaplane.sandbox import CpuPolicy, RunningSandbox, Sandbox, SandboxSpec
 from lambdaplane.service.runtimes import Runtime
 
+if TYPE_CHECKING:
+    from lambdaplane.invoke.snapstart import Template
+
 MAX_RESPONSE_BYTES = 6_291_556
 MAX_STREAM = 200 * 1024 * 1024  # a streamed response (the agent's runtime_api.MAX_STREAM)
 PEAK_REFRESH_SECONDS = 0.05
 SHUTDOWN_PHASE_SECONDS = 2.5  # AWS: 2,000 ms for extensions, plus the agent's own exit
+ON_DEMAND = "on-demand"
+PROVISIONED = "provisioned-concurrency"  # initialised ahead of demand
 
 
 class IllegalTransition(RuntimeError):
@@ -158,9 +163,11 @@ class Environment:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         env_id: str | None = None,
+        init_type: str = ON_DEMAND,
     ) -> None:
         self.image = image
         self.id = env_id or uuid.uuid4().hex
+        self.init_type = init_type  # AWS_LAMBDA_INITIALIZATION_TYPE
         self.state = EnvState.STARTING
         self.last_used = clock()
         self.log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[{image.version}]{self.id}"
@@ -180,6 +187,7 @@ class Environment:
         self._init_error: tuple[bytes, str | None] | None = None
         self._exit_status: str | None = None
         self.init_duration_ms: float | None = None
+        self.restore_duration_ms: float | None = None  # SnapStart: REPORT's Restore Duration
         # Managed Python runtimes talk frames directly (agent/pyruntime.py); the rest go
         # through the agent and the HTTP Runtime API, as do functions whose layers bring
         # external extensions (the agent runs those).
@@ -270,12 +278,59 @@ class Environment:
         )
         self._transport = transport
         meta = {
-            "env": environment(self.image, self._region, self.log_stream),
+            "env": environment(self.image, self._region, self.log_stream, self.init_type),
             "handler": self.image.handler,
         }
         head = wire.encode_head(wire.ASSIGN, json.dumps(meta).encode(), 0)
         transport.write(head)
         return await self._initialize(started, init_timeout)
+
+    async def restore(self, template: Template, restore_timeout: float) -> Outcome | None:
+        """Start from a SnapStart template (``invoke/snapstart.py``): fork, run the
+        after-restore hooks; None when READY, else the restore's failure."""
+        loop = asyncio.get_running_loop()
+        started = self._clock()
+        image = self.image
+        self.log.restore_start(
+            image.runtime.id, image.runtime.version_arn(self._region), image.function_name,
+            image.version,
+        )  # fmt: skip
+        restored = template.take()
+        host_sock, log_fd = restored.host_sock, restored.log_fd
+        # Its process is a RestoredProcess (returncode, wait): all an environment uses.
+        running = cast(RunningSandbox, restored.sandbox)
+        self._running = running
+        self._log_fd = log_fd
+        loop.add_reader(log_fd, self._drain_output)
+        self._exit_watch = loop.create_task(self._watch_exit(running))
+        self._ready = loop.create_future()
+        transport, _ = await loop.create_unix_connection(
+            lambda: _AgentProtocol(self), sock=host_sock
+        )
+        self._transport = transport
+        transport.write(wire.encode_head(wire.ASSIGN, b"{}", 0))  # run the after-restore hooks
+        self._move(EnvState.INITIALIZING)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), restore_timeout)
+        except (TimeoutError, _AgentExited) as exc:
+            self._move(EnvState.RESETTING)
+            if isinstance(exc, TimeoutError):
+                error_type = "Lambda.SnapStartTimeoutException"
+                payload = _error_payload(
+                    error_type, "Lambda couldn't restore the snapshot within the timeout limit."
+                )
+            elif self._init_error is not None:
+                payload, error_type = self._init_error[0], self._init_error[1] or "Runtime.Unknown"
+            else:
+                error_type = "Runtime.ExitError"
+                payload = _exit_message("", self._exit_status)
+            status = "timeout" if isinstance(exc, TimeoutError) else "error"
+            self.log.restore_done(status, (self._clock() - started) * 1000, error_type)
+            return Outcome(payload, "Unhandled", False, "error", error_type)
+        self.restore_duration_ms = (self._clock() - started) * 1000
+        self.log.restore_done("success", self.restore_duration_ms)
+        self._move(EnvState.READY)
+        return None
 
     async def _initialize(self, started: float, init_timeout: float) -> Outcome | None:
         """Wait for the init phase to end: the runtime's first /next."""
@@ -287,12 +342,13 @@ class Environment:
             image.runtime.version_arn(self._region),
             image.function_name,
             image.version,
+            self.init_type,
         )
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), init_timeout)
         except TimeoutError:
             self._move(EnvState.RESETTING)
-            self.log.init_done("timeout", init_timeout * 1000, "Sandbox.Timedout")
+            self.log.init_done("timeout", init_timeout * 1000, "Sandbox.Timedout", self.init_type)
             return Outcome(
                 _error_payload(
                     "Sandbox.Timedout",
@@ -310,6 +366,7 @@ class Environment:
                 "error",
                 (self._clock() - started) * 1000,
                 self._init_error[1] if self._init_error is not None else "Runtime.ExitError",
+                self.init_type,
             )
             if self._init_error is not None:
                 payload, error_type = self._init_error
@@ -322,7 +379,12 @@ class Environment:
                 "Runtime.ExitError",
             )
         self.init_duration_ms = (self._clock() - started) * 1000
-        self.log.init_done("success", self.init_duration_ms)
+        self.log.init_done("success", self.init_duration_ms, None, self.init_type)
+        if self.init_type == PROVISIONED:
+            # Init ran ahead of demand and is logged on its own: the first invocation's
+            # REPORT has no Init Duration and its tail starts at its own START, as AWS's.
+            self.init_duration_ms = None
+            self._invoked = True
         self._move(EnvState.READY)
         return None
 
@@ -359,7 +421,7 @@ class Environment:
         return SandboxSpec(
             env_id=self.id,
             argv=argv,
-            env=environment(image, self._region, self.log_stream),
+            env=environment(image, self._region, self.log_stream, self.init_type),
             code_dir=image.code_dir,
             opt_dir=image.opt_dir,
             runtime_dir=runtime.runtime_dir,
@@ -622,6 +684,7 @@ class Environment:
         self, request_id: str, duration_ms: float, outcome: Outcome, trace: str | None = None
     ) -> None:
         init, self.init_duration_ms = self.init_duration_ms, None  # only the first REPORT has it
+        restore, self.restore_duration_ms = self.restore_duration_ms, None
         peak = self._memory_peak()
         outcome.init_duration_ms, outcome.max_memory_bytes = init, peak  # for metrics and usage
         # Text names the error type of a failed environment only; JSON records of any failure.
@@ -638,6 +701,7 @@ class Environment:
             outcome.error_type if failed else None,
             produced_bytes=len(outcome.payload) if outcome.function_error is None else 0,
             trace_id=trace,
+            restore_duration_ms=restore,
         )
 
 

@@ -51,6 +51,7 @@ class FunctionImage:
     opt_dir: Path | None = None  # the function's layers merged in order (/opt); None: none
     system_log_level: str | None = None  # SystemLogLevel, with the JSON format
     tracing_active: bool = False  # TracingConfig.Mode Active (else PassThrough)
+    snapstart: bool = False  # SnapStart.OptimizationStatus On (a published version)
 
     @property
     def log_settings(self) -> LogFormat:
@@ -88,4 +89,5 @@ class FunctionImage:
             opt_dir=opt_dir,
             system_log_level=config["LoggingConfig"].get("SystemLogLevel"),
             tracing_active=(config.get("TracingConfig") or {}).get("Mode") == "Active",
+            snapstart=(config.get("SnapStart") or {}).get("OptimizationStatus") == "On",
         )

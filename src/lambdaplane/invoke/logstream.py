@@ -5,6 +5,7 @@ LogType=Tail."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -63,11 +64,16 @@ class LogStream:
     # -- the platform's lines -----------------------------------------------------------
 
     def init_start(
-        self, runtime_version: str, runtime_version_arn: str, function_name: str, version: str
+        self,
+        runtime_version: str,
+        runtime_version_arn: str,
+        function_name: str,
+        version: str,
+        init_type: str = "on-demand",
     ) -> None:
         if self.format.json:
             record = logformat.init_start(
-                runtime_version, runtime_version_arn, function_name, version
+                runtime_version, runtime_version_arn, function_name, version, init_type
             )
             self._record("platform.initStart", record)
         else:
@@ -76,15 +82,56 @@ class LogStream:
                 f"Runtime Version ARN: {runtime_version_arn}"
             )
 
-    def init_done(self, status: str, duration_ms: float, error_type: str | None = None) -> None:
+    def init_done(
+        self,
+        status: str,
+        duration_ms: float,
+        error_type: str | None = None,
+        init_type: str = "on-demand",
+    ) -> None:
         """The init phase ended (JSON only: Text has no line for it)."""
         if self.format.json:
             self._record(
-                "platform.initRuntimeDone", logformat.init_runtime_done(status, error_type)
+                "platform.initRuntimeDone",
+                logformat.init_runtime_done(status, error_type, init_type),
             )
             self._record(
-                "platform.initReport", logformat.init_report(status, duration_ms, error_type)
+                "platform.initReport",
+                logformat.init_report(status, duration_ms, error_type, init_type),
             )
+
+    def restore_start(
+        self, runtime_version: str, runtime_version_arn: str, function_name: str, version: str
+    ) -> None:
+        """SnapStart: an environment is being restored from its version's snapshot."""
+        if self.format.json:
+            self._record(
+                "platform.restoreStart",
+                {
+                    "runtimeVersion": runtime_version,
+                    "runtimeVersionArn": runtime_version_arn,
+                    "functionName": function_name,
+                    "functionVersion": version,
+                },
+            )
+        else:
+            self.platform(
+                f"RESTORE_START Runtime Version: {runtime_version}\t"
+                f"Runtime Version ARN: {runtime_version_arn}"
+            )
+
+    def restore_done(self, status: str, duration_ms: float, error_type: str | None = None) -> None:
+        """SnapStart: the restore (after-restore hooks included) ended."""
+        if self.format.json:
+            record: dict[str, Any] = {
+                "status": status,
+                "metrics": {"durationMs": round(duration_ms, 3)},
+            }
+            if error_type:
+                record["errorType"] = error_type
+            self._record("platform.restoreReport", record)
+        elif status == "success":
+            self.platform(f"RESTORE_REPORT Restore Duration: {duration_ms:.2f} ms")
 
     def start(self, request_id: str, version: str, trace_id: str | None = None) -> None:
         if self.format.json:
@@ -119,8 +166,12 @@ class LogStream:
         *,
         produced_bytes: int = 0,
         trace_id: str | None = None,
+        restore_duration_ms: float | None = None,
     ) -> None:
         """AWS's END and REPORT lines, or runtimeDone and report records.
+
+        ``restore_duration_ms``: the first invocation of an environment restored from a
+        SnapStart snapshot (REPORT's Restore Duration and Billed Restore Duration).
 
         ``trace_id`` (the invocation's X-Ray header) is given when tracing is Active:
         REPORT then names the trace, as AWS's does.
@@ -135,28 +186,35 @@ class LogStream:
                         request_id, state, duration_ms, produced_bytes, error_type, trace_id
                     ),
                 )
-            self._record(
-                "platform.report",
-                logformat.report(
-                    request_id,
-                    state,
-                    duration_ms,
-                    memory_mb,
-                    peak_bytes,
-                    init_duration_ms,
-                    error_type,
-                    trace_id,
-                ),
+            record = logformat.report(
+                request_id,
+                state,
+                duration_ms,
+                memory_mb,
+                peak_bytes,
+                init_duration_ms,
+                error_type,
+                trace_id,
             )
+            if restore_duration_ms is not None:
+                metrics = record["metrics"]
+                metrics["restoreDurationMs"] = round(restore_duration_ms, 3)
+                metrics["billedRestoreDurationMs"] = math.ceil(restore_duration_ms)
+                metrics["billedDurationMs"] += math.ceil(restore_duration_ms)
+            self._record("platform.report", record)
             return
         self.platform(f"END RequestId: {request_id}")
+        billed_restore = math.ceil(restore_duration_ms) if restore_duration_ms is not None else 0
         fields = [
             f"REPORT RequestId: {request_id}",
             f"Duration: {duration_ms:.2f} ms",
-            f"Billed Duration: {logformat.billed_ms(duration_ms, init_duration_ms)} ms",
+            f"Billed Duration: {logformat.billed_ms(duration_ms, init_duration_ms) + billed_restore} ms",
             f"Memory Size: {memory_mb} MB",
             f"Max Memory Used: {logformat.memory_used_mb(peak_bytes)} MB",
         ]
+        if restore_duration_ms is not None:  # AWS's SnapStart fields, in this place
+            fields.append(f"Restore Duration: {restore_duration_ms:.2f} ms")
+            fields.append(f"Billed Restore Duration: {billed_restore} ms")
         if init_duration_ms is not None:
             fields.append(f"Init Duration: {init_duration_ms:.2f} ms")
         if trace_id:

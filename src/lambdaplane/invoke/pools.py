@@ -5,6 +5,10 @@ environment, or starts a cold one (at most ``max_parallel_starts`` sandbox creat
 at once, so a burst on 2 cores does not stampede), or throttles. A reaper task owned
 by the server's lifespan destroys idle environments after the keep-alive and those of
 superseded versions; ``shutdown`` destroys everything.
+
+Provisioned environments (``provision``) are started ahead of demand for one version,
+initialised with ``AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency``; placement
+prefers them, the reaper never takes them, and ``unprovision`` gives them up.
 """
 
 from __future__ import annotations
@@ -16,21 +20,38 @@ import time
 from collections.abc import Callable
 
 from lambdaplane.errors import TooManyRequestsException
-from lambdaplane.invoke import prewarm, scheduler
-from lambdaplane.invoke.environment import AgentLaunch, Environment, EnvState, Outcome
+from lambdaplane.invoke import prewarm, scheduler, snapstart
+from lambdaplane.invoke.burst import BurstLimiter
+from lambdaplane.invoke.environment import (
+    PROVISIONED,
+    AgentLaunch,
+    Environment,
+    EnvState,
+    Outcome,
+)
 from lambdaplane.invoke.image import FunctionImage
 from lambdaplane.invoke.logsink import LogSink
 from lambdaplane.invoke.prewarm import Prewarmer
 from lambdaplane.metrics import EnvironmentCensus
 from lambdaplane.sandbox import CpuPolicy, Sandbox
+from lambdaplane.service.concurrency import NO_RESERVATIONS, Reservations
 
 log = logging.getLogger("lambdaplane.pools")
 
 REAP_INTERVAL_SECONDS = 1.0
 
 
-def throttled(reason: str) -> TooManyRequestsException:
-    return TooManyRequestsException("Rate Exceeded.", Reason=reason)
+class FunctionDisabled(TooManyRequestsException):
+    """The throttle of a function whose reserved concurrency is 0.
+
+    The same error on the wire; an asynchronous event that meets it is not retried but
+    goes to the failure destination with condition ZeroReservedConcurrency, as on AWS.
+    """
+
+
+def throttled(reason: str, disabled: bool = False) -> TooManyRequestsException:
+    kind = FunctionDisabled if disabled else TooManyRequestsException
+    return kind("Rate Exceeded.", Reason=reason)
 
 
 class EnvironmentPools:
@@ -48,6 +69,8 @@ class EnvironmentPools:
         max_parallel_starts: int,
         prewarmer: Prewarmer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        reservations: Callable[[], Reservations] = lambda: NO_RESERVATIONS,
+        burst: BurstLimiter | None = None,
     ) -> None:
         self._sandbox = sandbox
         self._agent = agent
@@ -59,14 +82,30 @@ class EnvironmentPools:
         self._cpu = cpu
         self._clock = clock
         self._starts = asyncio.Semaphore(max_parallel_starts)
+        # Cold starts queued for a start slot, woken when an environment goes idle: they
+        # take it instead of starting another.
+        self._waiters: list[asyncio.Future[None]] = []
+        self._reservations = reservations  # reserved concurrency, from memory
+        self._burst = burst  # the per-function scaling rate
         self._envs: dict[str, Environment] = {}
         self._current: dict[str, str] = {}  # function name:version -> its current pool key
         self._reaper: asyncio.Task[None] | None = None
         self._prewarmer = prewarmer
+        self.snapstarts: snapstart.SnapStarts | None = None  # set by the server (root only)
+        self._provisioned: set[str] = set()  # ids of provisioned environments
+        self._retired: set[str] = set()  # unprovisioned while busy: destroyed at release
 
     def _views(self) -> list[scheduler.EnvView]:
         return [
-            scheduler.EnvView(e.id, e.image.pool_key, e.image.memory_mb, e.busy, e.last_used)
+            scheduler.EnvView(
+                e.id,
+                e.image.pool_key,
+                e.image.memory_mb,
+                e.busy,
+                e.last_used,
+                e.image.function_name,
+                e.id in self._provisioned,
+            )
             for e in self._envs.values()
         ]
 
@@ -77,16 +116,30 @@ class EnvironmentPools:
         """
         self._current[f"{image.function_name}:{image.version}"] = image.pool_key
         await self._discard_dead()
-        decision = scheduler.place(image.pool_key, image.memory_mb, self._views(), self._limits)
+        reservations = self._reservations()
+        decision = scheduler.place(
+            image.pool_key,
+            image.memory_mb,
+            self._views(),
+            self._limits,
+            function_name=image.function_name,
+            reservations=reservations.by_function,
+            total_reserved=reservations.total,
+        )
         if isinstance(decision, scheduler.UseIdle):
             env = self._envs[decision.env_id]
             return env, None
         if isinstance(decision, scheduler.Throttle):
-            raise throttled(decision.reason)
+            raise throttled(decision.reason, decision.disabled)
+        if self._burst is not None and not self._burst.take(image.function_name):
+            reserved = reservations.of(image.function_name) is not None
+            raise throttled(scheduler.RESERVED_RATE_REASON if reserved else scheduler.RATE_REASON)
         for env_id in decision.evict:
             evicted = self._envs.pop(env_id, None)
             if evicted is not None:
                 await evicted.destroy()
+        if self.snapstarts is not None and snapstart.optimized(image):
+            return await self._restore(image, self.snapstarts)
         key = prewarm.key_for(image) if self._prewarmer is not None else None
         claimed = self._prewarmer.take(key) if self._prewarmer is not None and key else None
         env = Environment(
@@ -104,8 +157,18 @@ class EnvironmentPools:
             if claimed is not None and self._prewarmer is not None:
                 failure = await env.adopt(claimed, self._prewarmer.mounts, self._init_timeout)
             else:
-                async with self._starts:
+                reused = await self._slot_or_idle(image.pool_key)
+                if reused is not None:  # An environment went idle while this one waited.
+                    # The placeholder never started: nothing to stop. No await from here
+                    # on, so the idle one is still idle when the caller invokes it.
+                    self._envs.pop(env.id, None)
+                    if self._burst is not None:
+                        self._burst.refund(image.function_name)
+                    return reused, None
+                try:
                     failure = await env.start(self._init_timeout)
+                finally:
+                    self._starts.release()
             if self._prewarmer is not None and key is not None:
                 self._prewarmer.want(key, image.runtime)  # Ready for the next cold start.
         except BaseException:
@@ -118,6 +181,90 @@ class EnvironmentPools:
             return env, failure
         return env, None
 
+    async def _restore(
+        self, image: FunctionImage, snapstarts: snapstart.SnapStarts
+    ) -> tuple[Environment, Outcome | None]:
+        """A new environment of a SnapStart version, forked from its template."""
+        env = Environment(
+            image,
+            sandbox=self._sandbox,
+            agent=self._agent,
+            region=self._region,
+            sink=self._sink,
+            cpu=self._cpu,
+            clock=self._clock,
+            init_type="snap-start",  # what its runtime sees (set in the template)
+        )
+        self._envs[env.id] = env  # Counted (busy, STARTING) before the first await.
+        try:
+            template = await snapstarts.template(image)
+            if isinstance(template, snapstart.SnapshotFailure):
+                failure: Outcome | None = Outcome(
+                    template.payload, "Unhandled", False, "error", template.error_type
+                )
+            else:
+                failure = await env.restore(template, snapstart.RESTORE_SECONDS)
+        except BaseException:
+            self._envs.pop(env.id, None)
+            await env.destroy()
+            raise
+        if failure is not None:
+            self._envs.pop(env.id, None)
+            await env.destroy()
+            return env, failure
+        return env, None
+
+    def _idle_of(self, pool_key: str) -> Environment | None:
+        for env in self._envs.values():
+            if env.image.pool_key == pool_key and env.state is EnvState.READY and not env.dead:
+                return env
+        return None
+
+    async def _slot_or_idle(self, pool_key: str) -> Environment | None:
+        """Wait for a sandbox start slot (None: the caller holds one now and releases it),
+        or for an environment of ``pool_key`` to go idle: that one is returned instead.
+
+        Under a burst of first invocations this starts no more sandboxes than are needed:
+        invocations queued behind the start slots take the environments that finish first.
+        """
+        while True:
+            idle = self._idle_of(pool_key)
+            if idle is not None:
+                return idle
+            if not self._starts.locked():
+                await self._starts.acquire()  # free: returns at once
+                return None
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            slot = asyncio.ensure_future(self._starts.acquire())
+            try:
+                await asyncio.wait((waiter, slot), return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:  # cancelled (the caller went away): hold no slot
+                if not slot.cancel() and not slot.cancelled() and slot.exception() is None:
+                    self._starts.release()  # it was acquired just before
+                raise
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if not slot.done():
+                slot.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await slot
+            if slot.cancelled():
+                continue  # an environment went idle: look again
+            idle = self._idle_of(pool_key)
+            if idle is not None:  # both at once: the idle one is cheaper
+                self._starts.release()
+                return idle
+            return None
+
+    def _wake(self) -> None:
+        """An environment went idle: let every queued cold start look again."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
     async def _discard_dead(self) -> None:
         """Destroy idle environments whose runtime exited since their last invocation."""
         dead = [e for e in self._envs.values() if e.dead and not e.busy]
@@ -128,15 +275,106 @@ class EnvironmentPools:
     async def release(self, env: Environment) -> None:
         """Return an environment after an invocation: idle again, or destroyed if broken."""
         env.last_used = self._clock()
-        if env.state is EnvState.READY and not env.dead:
+        if self._waiters:
+            self._wake()  # a queued cold start may take this one
+        if env.id in self._provisioned and env.state is EnvState.READY and not env.dead:
+            return  # a version's environments never go stale
+        if env.id in self._retired:
+            pass  # unprovisioned while it ran
+        elif env.state is EnvState.READY and not env.dead:
             stale = (
                 self._current.get(f"{env.image.function_name}:{env.image.version}")
                 != env.image.pool_key
             )
             if not stale:
                 return
-        self._envs.pop(env.id, None)
+        self._drop(env.id)
         await env.destroy()
+
+    # -- provisioned concurrency --------------------------------------------------------
+
+    async def provision(self, image: FunctionImage, count: int) -> list[Outcome | None]:
+        """Start ``count`` provisioned environments of ``image`` and run their init now.
+
+        Each is counted (busy, STARTING) before the first await, and idle for placement
+        once READY. One result per environment: None when READY, else its init failure
+        (that environment is destroyed). Pre-initialised sandboxes are left to on-demand
+        cold starts.
+        """
+        envs = [
+            Environment(
+                image,
+                sandbox=self._sandbox,
+                agent=self._agent,
+                region=self._region,
+                sink=self._sink,
+                cpu=self._cpu,
+                clock=self._clock,
+                init_type=PROVISIONED,
+            )
+            for _ in range(count)
+        ]
+        for env in envs:
+            self._envs[env.id] = env
+            self._provisioned.add(env.id)
+        return list(await asyncio.gather(*(self._start_provisioned(env) for env in envs)))
+
+    async def _start_provisioned(self, env: Environment) -> Outcome | None:
+        try:
+            async with self._starts:
+                failure = await env.start(self._init_timeout)
+        except BaseException:
+            self._drop(env.id)
+            await env.destroy()
+            raise
+        if failure is not None or env.id in self._retired:
+            self._drop(env.id)  # failed, or given up while it started
+            await env.destroy()
+        return failure
+
+    def provisioned(self, function_name: str, version: str) -> list[Environment]:
+        """The version's provisioned environments that are starting or alive."""
+        live = []
+        for env_id in list(self._provisioned):
+            env = self._envs.get(env_id)
+            if env is None:
+                self._provisioned.discard(env_id)  # destroyed after a failed invocation
+            elif (
+                env.image.function_name == function_name
+                and env.image.version == version
+                and not env.dead
+                and env.state not in (EnvState.RESETTING, EnvState.SHUT_DOWN)
+            ):
+                live.append(env)
+        return live
+
+    async def unprovision(self, function_name: str, version: str, keep: int = 0) -> None:
+        """Give up the version's provisioned environments beyond ``keep``: dead ones, then
+        idle ones at once; those starting or invoking go when they are done."""
+        healthy = self.provisioned(function_name, version)
+        for env_id in list(self._provisioned):
+            env = self._envs.get(env_id)
+            if (
+                env is not None
+                and env.image.function_name == function_name
+                and env.image.version == version
+                and env not in healthy
+            ):
+                self._drop(env_id)
+                await env.destroy()
+        healthy.sort(key=lambda e: e.state is not EnvState.READY)  # idle ones first
+        for env in healthy[keep:]:
+            if env.state is EnvState.READY:
+                self._drop(env.id)
+                await env.destroy()
+            else:
+                self._provisioned.discard(env.id)
+                self._retired.add(env.id)
+
+    def _drop(self, env_id: str) -> None:
+        self._envs.pop(env_id, None)
+        self._provisioned.discard(env_id)
+        self._retired.discard(env_id)
 
     def forget(self, function_name: str) -> None:
         """A function was deleted: its idle environments go at the next reap."""
@@ -144,6 +382,8 @@ class EnvironmentPools:
             del self._current[key]
 
     async def reap_once(self) -> None:
+        if self.snapstarts is not None:
+            await self.snapstarts.retire(self._current)
         if self._prewarmer is not None:
             await self._prewarmer.trim()
         live = frozenset(self._current.values())
@@ -153,6 +393,8 @@ class EnvironmentPools:
                 await env.destroy()
 
     async def start(self) -> None:
+        if self.snapstarts is not None:
+            self.snapstarts.bind(asyncio.get_running_loop())
         self._reaper = asyncio.create_task(self._reap_forever(), name="lambdaplane-reaper")
 
     async def _reap_forever(self) -> None:
@@ -174,6 +416,8 @@ class EnvironmentPools:
         await asyncio.gather(*(e.destroy() for e in envs), return_exceptions=True)
         if self._prewarmer is not None:
             await self._prewarmer.shutdown()
+        if self.snapstarts is not None:
+            await self.snapstarts.shutdown()
 
     @property
     def live(self) -> list[Environment]:

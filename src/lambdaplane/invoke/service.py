@@ -204,6 +204,10 @@ class InvokeService:
         self._images[(stored.name, stored.version)] = (stored.revision_id, image)
         return image
 
+    def image(self, stored: StoredFunction) -> FunctionImage:
+        """The image a stored version's environments start from (what invocations use)."""
+        return self._image(stored)
+
     def resolve(self, function_name: str, qualifier: str | None) -> StoredFunction:
         ref = self._functions.scope.parse(function_name, qualifier)
         try:

@@ -51,6 +51,7 @@ class DropReason:
     RETRIES_EXHAUSTED = "retries_exhausted"
     EVENT_AGE_EXCEEDED = "event_age_exceeded"
     FUNCTION_DELETED = "function_deleted"
+    ZERO_RESERVED_CONCURRENCY = "zero_reserved_concurrency"
 
 
 @dataclass(frozen=True)

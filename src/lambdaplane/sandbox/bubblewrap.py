@@ -77,6 +77,8 @@ def build_argv(
     etc_fds: Mapping[str, int],
     masked_proc: Sequence[str] = (),
     bwrap: str = "/usr/bin/bwrap",
+    template: bool = False,
+    sources: Mapping[Path, Path] | None = None,
 ) -> list[str]:
     """The complete bwrap command line for ``spec``.
 
@@ -85,9 +87,20 @@ def build_argv(
     present on this host to hide. Mount operations run in order, so later binds
     (``host_ro_paths`` last) may sit inside earlier ones, and ``/`` is made read-only
     at the end.
+
+    ``template`` (SnapStart, bwrap run as an unprivileged host uid): nested user
+    namespaces stay possible, and ``/proc`` is left whole (a restored environment
+    mounts its own, which the kernel allows only over a fully visible one; the
+    unprivileged uid, not the masks, keeps root's files out of reach). ``sources``
+    maps host paths to where bwrap finds them (paths that uid can traverse).
     """
+    remap = dict(sources or {})
+
+    def src(path: Path) -> str:
+        return str(remap.get(path, path))
+
     argv = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
-    argv += ["--unshare-cgroup-try", "--disable-userns"]
+    argv += ["--unshare-cgroup-try"] if template else ["--unshare-cgroup-try", "--disable-userns"]
     if not spec.network:
         argv.append("--unshare-net")
     argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--hostname", spec.hostname]
@@ -100,27 +113,30 @@ def build_argv(
     for target, link in USR_SYMLINKS:
         argv += ["--symlink", target, link]
     argv += ["--proc", "/proc"]
-    for name in PROC_READ_ONLY:
+    for name in () if template else PROC_READ_ONLY:
         argv += ["--ro-bind-try", f"/proc/{name}", f"/proc/{name}"]
-    for name in masked_proc:
+    for name in () if template else masked_proc:
         argv += ["--ro-bind", "/dev/null", f"/proc/{name}"]
     argv += ["--dev", "/dev", "--remount-ro", "/dev"]
 
-    argv += ["--ro-bind", str(spec.code_dir), "/var/task"]
-    argv += _ro_dir(spec.runtime_dir, "/var/runtime")
-    argv += ["--ro-bind", str(spec.agent_dir), "/var/lambdaplane"]
-    argv += _ro_dir(spec.opt_dir, "/opt")
+    argv += ["--ro-bind", src(spec.code_dir), "/var/task"]
+    argv += _ro_dir(spec.runtime_dir and Path(src(spec.runtime_dir)), "/var/runtime")
+    argv += ["--ro-bind", src(spec.agent_dir), "/var/lambdaplane"]
+    argv += _ro_dir(spec.opt_dir and Path(src(spec.opt_dir)), "/opt")
     argv += ["--size", str(spec.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
 
     for name, fd in etc_fds.items():
-        argv += ["--ro-bind-data", str(fd), f"/etc/{name}"]
+        # A template's restored environments bind their own /etc/hosts over it: it must
+        # be a plain file of the (read-only) root, not a mount of an unlinked one.
+        kind = "--file" if template and name == "hosts" else "--ro-bind-data"
+        argv += [kind, str(fd), f"/etc/{name}"]
     argv += ["--symlink", "/usr/share/zoneinfo/UTC", "/etc/localtime"]
     argv += ["--ro-bind-try", "/etc/ssl/certs", "/etc/ssl/certs"]
     if spec.network:
         argv += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
 
     for path in spec.host_ro_paths:
-        argv += ["--ro-bind", str(path), str(path)]
+        argv += ["--ro-bind", src(path), str(path)]
     for hidden in spec.hidden_paths:
         argv += ["--size", "4096", "--tmpfs", hidden, "--remount-ro", hidden]
     argv += ["--remount-ro", "/", "--chdir", spec.cwd, "--", *spec.argv]
@@ -156,8 +172,23 @@ class BubblewrapSandbox:
         self._seccomp = build_filter()
         self._masked_proc = tuple(name for name in PROC_MASKED if (proc / name).exists())
 
-    async def start(self, spec: SandboxSpec) -> RunningBubblewrap:
-        """Spawn ``spec.argv`` in a new sandbox; raises :class:`SandboxError`."""
+    @property
+    def cgroups(self) -> CgroupManager | None:
+        return self._cgroups
+
+    async def start(
+        self,
+        spec: SandboxSpec,
+        *,
+        run_as: int | None = None,
+        seccomp: bytes | None = None,
+        sources: Mapping[Path, Path] | None = None,
+    ) -> RunningBubblewrap:
+        """Spawn ``spec.argv`` in a new sandbox; raises :class:`SandboxError`.
+
+        ``run_as`` (a SnapStart template): bwrap runs as that unprivileged host uid and
+        gid, with ``seccomp`` instead of the strict program; see :func:`build_argv`.
+        """
         cgroup = None
         if self._cgroups is not None:
             try:
@@ -168,12 +199,18 @@ class BubblewrapSandbox:
                 raise SandboxError(f"cannot create cgroups for {spec.env_id}: {exc}") from exc
         opened: list[int] = []
         try:
-            seccomp_fd = _data_fd(self._seccomp, opened)
+            seccomp_fd = _data_fd(self._seccomp if seccomp is None else seccomp, opened)
             etc_fds = {name: _data_fd(data, opened) for name, data in etc_files(spec).items()}
             attach = cgroup.attach_files() if cgroup is not None else ()
             join_fds = tuple(_open_wronly(path, opened) for path in attach)
             argv = build_argv(
-                spec, seccomp_fd, etc_fds=etc_fds, masked_proc=self._masked_proc, bwrap=self._bwrap
+                spec,
+                seccomp_fd,
+                etc_fds=etc_fds,
+                masked_proc=self._masked_proc,
+                bwrap=self._bwrap,
+                template=run_as is not None,
+                sources=sources,
             )
             # Options go through a file descriptor so that /proc/<pid>/cmdline of bwrap and
             # of the sandbox's pid 1 shows no host paths; the command stays visible.
@@ -194,7 +231,7 @@ class BubblewrapSandbox:
                 env={},
                 close_fds=True,
                 pass_fds=(args_fd, seccomp_fd, *etc_fds.values(), *spec.pass_fds),
-                preexec_fn=_joiner(join_fds) if join_fds else None,
+                preexec_fn=_joiner(join_fds, run_as) if join_fds or run_as is not None else None,
                 start_new_session=True,
             )
         except BaseException as exc:
@@ -234,8 +271,9 @@ def _open_wronly(path: Path, opened: list[int]) -> int:
     return fd
 
 
-def _joiner(fds: tuple[int, ...]) -> Callable[[], None]:
-    """A ``preexec_fn`` moving the forked child into the cgroups before it execs bwrap.
+def _joiner(fds: tuple[int, ...], run_as: int | None = None) -> Callable[[], None]:
+    """A ``preexec_fn`` moving the forked child into the cgroups before it execs bwrap
+    (and, with ``run_as``, dropping to that uid and gid).
 
     It runs between fork and exec, so it only makes system calls: no locks, no imports.
     """
@@ -244,6 +282,10 @@ def _joiner(fds: tuple[int, ...]) -> Callable[[], None]:
         pid = str(os.getpid()).encode()
         for fd in fds:
             os.write(fd, pid)
+        if run_as is not None:
+            os.setgroups([])
+            os.setresgid(run_as, run_as, run_as)
+            os.setresuid(run_as, run_as, run_as)
 
     return join
 

@@ -45,14 +45,17 @@ from lambdaplane.esm.access import SourceClients, load_secrets, source_problem
 from lambdaplane.esm.manager import EsmManager
 from lambdaplane.esm.metrics import EsmMetrics
 from lambdaplane.handlers import HANDLERS, RequestContext, Services
+from lambdaplane.invoke.burst import BurstLimiter
 from lambdaplane.invoke.environment import AgentLaunch
 from lambdaplane.invoke.logsink import LogSink
 from lambdaplane.invoke.mounts import Mounts
 from lambdaplane.invoke.otlp import SpanExport
 from lambdaplane.invoke.pools import EnvironmentPools
 from lambdaplane.invoke.prewarm import Prewarmer
+from lambdaplane.invoke.provisioned import Provisioner
 from lambdaplane.invoke.scheduler import Limits
 from lambdaplane.invoke.service import InvokeService
+from lambdaplane.invoke.snapstart import SnapStarts
 from lambdaplane.logsapi.retention import RetentionSweeper
 from lambdaplane.logsapi.server import LogsApi, logs_target
 from lambdaplane.logsapi.service import LogsService
@@ -62,12 +65,14 @@ from lambdaplane.sandbox import BubblewrapSandbox, CpuPolicy
 from lambdaplane.server.background import Settler
 from lambdaplane.service.aliases import AliasService
 from lambdaplane.service.code_urls import PATH_PREFIX, CodeUrlSigner
+from lambdaplane.service.concurrency import ConcurrencyService
 from lambdaplane.service.event_configs import EventInvokeConfigService
 from lambdaplane.service.event_source_mappings import EventSourceMappingService
 from lambdaplane.service.functions import FunctionService
 from lambdaplane.service.layers import LayerService
 from lambdaplane.service.names import Scope
 from lambdaplane.service.permissions import PermissionService
+from lambdaplane.service.provisioned import ProvisionedConcurrencyService
 from lambdaplane.service.runtimes import Runtime, RuntimeCatalog, discover
 from lambdaplane.service.tagging import TagService
 from lambdaplane.service.url_configs import UrlConfigService
@@ -79,12 +84,14 @@ from lambdaplane.store import (
     open_engine,
     upgrade,
 )
+from lambdaplane.store.concurrency import ConcurrencyRepository
 from lambdaplane.store.event_configs import EventInvokeConfigRepository
 from lambdaplane.store.event_source_mappings import EventSourceMappingRepository
 from lambdaplane.store.layers import LayerRepository
 from lambdaplane.store.log_groups import LogGroupRepository
 from lambdaplane.store.logs import LogRepository
 from lambdaplane.store.policies import PolicyRepository
+from lambdaplane.store.provisioned import ProvisionedConfigRepository
 from lambdaplane.store.url_configs import UrlConfigRepository
 from lambdaplane.store.usage import UsageRepository
 from lambdaplane.urls.server import FunctionUrls, url_target
@@ -143,6 +150,7 @@ class Components:
     retention: RetentionSweeper | None = None
     esm: EsmManager | None = None  # the event source mappings' pollers
     urls: FunctionUrls | None = None  # the function URLs' front door
+    provisioner: Provisioner | None = None  # keeps provisioned concurrency's environments
 
 
 def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Components:
@@ -165,6 +173,14 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         LayerTrees(settings.data_dir / "code" / "opt", code.unpacked),
     )
     aliases_repo = AliasRepository(engine, settings.account_id, settings.region)
+    provisioned_repo = ProvisionedConfigRepository(engine, settings.account_id, settings.region)
+    concurrency = ConcurrencyService(
+        scope,
+        functions_repo,
+        ConcurrencyRepository(engine, settings.account_id, settings.region),
+        settings.account_concurrency,
+        provisioned_total=lambda name: provisioned_repo.totals().get(name, 0),
+    )
     functions = FunctionService(
         scope,
         functions_repo,
@@ -174,6 +190,7 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         settler.schedule,
         aliases=aliases_repo,
         layers=layers,
+        concurrency=concurrency,
     )
     settler.bind(functions.settle)
     logs = LogRepository(engine)
@@ -206,7 +223,17 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         cpu=CpuPolicy(settings.cpu_mode),
         max_parallel_starts=settings.max_parallel_cold_starts,
         prewarmer=prewarmer,
+        reservations=concurrency.current,
+        burst=BurstLimiter(settings.burst_limit),
     )
+    if os.geteuid() == 0:  # SnapStart templates need mounts and an unprivileged uid
+        pools.snapstarts = SnapStarts(
+            sandbox=sandbox,
+            agent_dir=AGENT_DIR,
+            region=settings.region,
+            sink=sink,
+            cpu=CpuPolicy(settings.cpu_mode),
+        )
     metrics = LambdaMetrics()
     usage = UsageRecorder(UsageRepository(engine, settings.account_id, settings.region))
     spans = (
@@ -231,6 +258,12 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         opt_dir=layers.opt_dir,
         spans=spans,
         usage=usage,
+    )
+    if pools.snapstarts is not None:  # publishing a SnapStart version makes its snapshot
+        functions.snapshotter = pools.snapstarts.snapshotter(invoke.image, functions.snapshot_done)
+    provisioner = Provisioner(pools, lambda: provisioned.targets(), invoke.image)
+    provisioned = ProvisionedConcurrencyService(
+        scope, functions_repo, aliases_repo, provisioned_repo, provisioner, concurrency
     )
     event_configs = EventInvokeConfigService(
         scope,
@@ -331,6 +364,8 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
             UrlConfigRepository(engine, settings.account_id, settings.region),
             url_for=function_url_template(settings),
         ),
+        concurrency=concurrency,
+        provisioned=provisioned,
     )
     api_router = Router(load_service_model())
     log_groups = LogGroupRepository(engine)
@@ -388,6 +423,7 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         )
         if services.url_configs is not None
         else None,
+        provisioner=provisioner,
     )
 
 
@@ -444,6 +480,8 @@ class LambdaplaneApp:
                     if self.c.retention is not None:
                         await self.c.retention.start()
                     await self.c.pools.start()
+                    if self.c.provisioner is not None:
+                        await self.c.provisioner.start()
                     await self.c.delivery.start()
                     if self.c.esm is not None:
                         await self.c.esm.start()
@@ -457,6 +495,8 @@ class LambdaplaneApp:
                 if self.c.esm is not None:  # pollers invoke: stop them first
                     await self.c.esm.stop()
                 await self.c.delivery.stop()
+                if self.c.provisioner is not None:
+                    await self.c.provisioner.stop()
                 await self.c.pools.shutdown()
                 if self.c.retention is not None:
                     await self.c.retention.stop()

@@ -7,19 +7,23 @@ from typing import Any
 from lambdaplane.code import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES
 
 TOTAL_CODE_SIZE = 80_530_636_800  # 75 GB, AWS's default storage quota.
-CONCURRENT_EXECUTIONS = 1000
+CONCURRENT_EXECUTIONS = 1000  # AWS's default account limit
 
 
 def account_settings(
-    function_count: int, total_code_size: int, reserved: int = 0
+    function_count: int,
+    total_code_size: int,
+    reserved: int = 0,
+    concurrent_executions: int = CONCURRENT_EXECUTIONS,
 ) -> dict[str, Any]:
+    """``reserved`` is the sum of the functions' reserved concurrency."""
     return {
         "AccountLimit": {
             "TotalCodeSize": TOTAL_CODE_SIZE,
             "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
             "CodeSizeZipped": MAX_ZIPPED_BYTES,
-            "ConcurrentExecutions": CONCURRENT_EXECUTIONS,
-            "UnreservedConcurrentExecutions": CONCURRENT_EXECUTIONS - reserved,
+            "ConcurrentExecutions": concurrent_executions,
+            "UnreservedConcurrentExecutions": concurrent_executions - reserved,
         },
         "AccountUsage": {"TotalCodeSize": total_code_size, "FunctionCount": function_count},
     }

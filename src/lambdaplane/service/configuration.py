@@ -180,6 +180,24 @@ def new_configuration(
     return dict(sorted(config.items()))
 
 
+# AWS's SnapStart runtimes (docs: Java 11+, Python 3.12+, .NET 8+); lambdaplane snapshots
+# the Python ones (docs/snapstart.md), the others run as ordinary environments.
+SNAPSTART_RUNTIMES = frozenset(
+    {"java11", "java17", "java21", "java25", "python3.12", "python3.13", "python3.14",
+     "dotnet8", "dotnet10"}
+)  # fmt: skip
+
+
+def check_snapstart(runtime: str | None, snap_start: dict[str, Any] | None) -> None:
+    """AWS's refusal of SnapStart on a runtime that does not offer it."""
+    if (snap_start or {}).get("ApplyOn") == "PublishedVersions" and runtime not in (
+        SNAPSTART_RUNTIMES
+    ):
+        raise InvalidParameterValueException(
+            f"{runtime} is not supported for SnapStart enabled functions."
+        )
+
+
 # Newer configuration blocks that lambdaplane does not act on yet: stored and echoed
 # exactly as given, as AWS echoes them.
 ECHOED = (

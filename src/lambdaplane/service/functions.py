@@ -28,6 +28,7 @@ from lambdaplane.errors import (
 )
 from lambdaplane.service import configuration as cfg
 from lambdaplane.service import versions
+from lambdaplane.service.concurrency import ConcurrencyService
 from lambdaplane.service.function_layers import FunctionLayers, NoLayers
 from lambdaplane.service.names import MAX_NAME_LENGTH, Scope
 from lambdaplane.service.runtimes import RuntimeCatalog
@@ -73,8 +74,10 @@ class FunctionService:
         aliases: AliasRepository | None = None,
         choose: Callable[[], float] = random.random,
         layers: FunctionLayers | None = None,
+        concurrency: ConcurrencyService | None = None,
     ) -> None:
         self.scope = scope
+        self._concurrency = concurrency  # reservations: GetFunction shows them
         self._functions = functions
         self._aliases = aliases
         self._choose = choose  # uniform in [0, 1): picks an alias's weighted version
@@ -85,6 +88,9 @@ class FunctionService:
         self._clock = clock
         self._layers: FunctionLayers = layers or NoLayers()
         self._invoke_cache: dict[tuple[str, str], tuple[float, StoredFunction]] = {}
+        # SnapStart: starts a published version's snapshot (its init phase); the server
+        # sets it and calls snapshot_done when the snapshot is ready or failed.
+        self.snapshotter: Callable[[StoredFunction], None] | None = None
         self._alias_cache: dict[tuple[str, str], tuple[float, StoredAlias | None]] = {}
 
     # -- reads -------------------------------------------------------------------------
@@ -177,6 +183,9 @@ class FunctionService:
         }
         if tags:
             result["Tags"] = tags
+        reserved = self._concurrency.reserved(stored.name) if self._concurrency else None
+        if reserved is not None:
+            result["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return result
 
     def list_functions(
@@ -253,6 +262,7 @@ class FunctionService:
                 f"configuration is not deleted: {request['CodeSigningConfigArn']}."
             )
         cfg.check_environment(request.get("Environment"))
+        cfg.check_snapstart(request.get("Runtime"), request.get("SnapStart"))
         cfg.check_layers(request.get("Layers"))
         tags = dict(request.get("Tags") or {})
         cfg.check_tags(tags)
@@ -353,6 +363,8 @@ class FunctionService:
         self._changed(current.name)
         if published is None:
             raise self._conflict(current.name)
+        if published.state == "Pending":  # a SnapStart version: its snapshot is made now
+            self._schedule_settle(current.name)
         return published.config
 
     def update_function_configuration(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -373,6 +385,10 @@ class FunctionService:
                 "Please don't provide ImageConfig when updating a function with packageType Zip."
             )
         self._check_updatable(current)
+        cfg.check_snapstart(
+            request.get("Runtime", current.config.get("Runtime")),
+            request["SnapStart"] if "SnapStart" in request else current.config.get("SnapStart"),
+        )
         config = cfg.updated_configuration(
             current.config, request, runtime_version_arn=runtime_arn, revision_id=new_revision()
         )
@@ -412,6 +428,8 @@ class FunctionService:
             raise self.scope.not_found(ref.name)
         self._changed(ref.name)
         self.alias_changed(ref.name)
+        if self._concurrency is not None:
+            self._concurrency.changed()  # its reservation went with it
         self._tags.drop(self.scope.function_arn(ref.name))
 
     def settle(self, name: str) -> None:
@@ -441,9 +459,39 @@ class FunctionService:
                     state = state.to(State.FAILED)
                 update.to(UpdateStatus.FAILED)
             else:
+                if self.snapshotter is not None and _snapshots(current):
+                    self.snapshotter(current)  # Pending until snapshot_done
+                    return
                 config = cfg.settled(current.config, new_revision())
                 state = state.to(State.ACTIVE)
                 update.to(UpdateStatus.SUCCESSFUL)
+            updated = StoredFunction(
+                name=current.name,
+                version=current.version,
+                revision_id=config["RevisionId"],
+                state=state,
+                last_update_status=config["LastUpdateStatus"],
+                code_sha256=current.code_sha256,
+                code_size=current.code_size,
+                config=config,
+            )
+            if self._functions.replace(updated, current.revision_id):
+                self._changed(name)
+                return
+
+    def snapshot_done(self, name: str, version: str, failure: str | None) -> None:
+        """A SnapStart version's snapshot is ready (Active) or its init failed (Failed,
+        StateReasonCode FunctionError, the init error as the reason)."""
+        for _ in range(5):
+            current = self._functions.get(name, version)
+            if current is None or current.state != "Pending":
+                return
+            if failure is None:
+                config = cfg.settled(current.config, new_revision())
+                state = State(current.state).to(State.ACTIVE)
+            else:
+                config = cfg.failed(current.config, new_revision(), failure, "FunctionError")
+                state = State(current.state).to(State.FAILED)
             updated = StoredFunction(
                 name=current.name,
                 version=current.version,
@@ -570,6 +618,15 @@ class FunctionService:
             "The operation cannot be performed at this time. An update is in progress for "
             f"resource: {self.scope.function_arn(name)}"
         )
+
+
+def _snapshots(stored: StoredFunction) -> bool:
+    """A published version of a SnapStart function whose runtime lambdaplane snapshots."""
+    return (
+        stored.version != LATEST
+        and (stored.config.get("SnapStart") or {}).get("OptimizationStatus") == "On"
+        and str(stored.config.get("Runtime", "")).startswith("python")
+    )
 
 
 def is_alias(qualifier: str) -> bool:

@@ -24,9 +24,14 @@ _UPDATE_STATUS = ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatu
 
 def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """True when two configurations run the same code the same way."""
-    return {k: v for k, v in a.items() if k not in _NOT_CONTENT} == {
-        k: v for k, v in b.items() if k not in _NOT_CONTENT
-    }
+
+    def content(config: dict[str, Any]) -> dict[str, Any]:
+        kept = {k: v for k, v in config.items() if k not in _NOT_CONTENT}
+        if "SnapStart" in kept:  # a version reports OptimizationStatus On, $LATEST Off
+            kept["SnapStart"] = (kept["SnapStart"] or {}).get("ApplyOn")
+        return kept
+
+    return content(a) == content(b)
 
 
 def snapshot(
@@ -40,7 +45,8 @@ def snapshot(
     """Version ``version`` of a function whose $LATEST configuration is ``latest``.
 
     A snapshot of a function still being created or updated is Pending until the code
-    is ready (``FunctionService.settle`` finishes it); otherwise it is Active at once.
+    is ready (``FunctionService.settle`` finishes it), and so is a SnapStart version
+    until its snapshot is made; otherwise it is Active at once.
     """
     config = {k: v for k, v in latest.items() if k not in _UPDATE_STATUS}
     config.update(
@@ -50,8 +56,14 @@ def snapshot(
         LastModified=last_modified(),
         Description=latest.get("Description", "") if description is None else description,
     )
+    snap_start = latest.get("SnapStart") or {}
+    optimized = snap_start.get("ApplyOn") == "PublishedVersions"
+    if optimized:  # a snapshot is made of this version: Pending until it is ready
+        config["SnapStart"] = {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
     in_transition = (
-        latest.get("State") == "Pending" or latest.get("LastUpdateStatus") == "InProgress"
+        optimized
+        or latest.get("State") == "Pending"
+        or latest.get("LastUpdateStatus") == "InProgress"
     )
     if in_transition:
         config.update(State="Pending", StateReason=CREATING_REASON, StateReasonCode=CREATING_CODE)

@@ -13,6 +13,7 @@ from lambdaplane.store.schema import (
     function_policies,
     function_url_configs,
     functions,
+    provisioned_concurrency_configs,
 )
 
 
@@ -116,7 +117,8 @@ class AliasRepository:
         return result.rowcount == 1
 
     def delete(self, function_name: str, name: str) -> bool:
-        """Delete the alias and, with it, its function URL config and its policy."""
+        """Delete the alias and, with it, its function URL config, its policy and its provisioned
+        concurrency config."""
         with self._engine.begin() as conn:
             result = conn.execute(
                 function_aliases.delete().where(
@@ -134,6 +136,13 @@ class AliasRepository:
                 function_policies.delete().where(
                     function_policies.c.function_id == self._function_id(function_name),
                     function_policies.c.qualifier == name,
+                )
+            )
+            conn.execute(
+                provisioned_concurrency_configs.delete().where(
+                    provisioned_concurrency_configs.c.function_id
+                    == self._function_id(function_name),
+                    provisioned_concurrency_configs.c.qualifier == name,
                 )
             )
         return result.rowcount == 1

@@ -15,6 +15,7 @@ from lambdaplane.store.schema import (
     function_policies,
     function_versions,
     functions,
+    provisioned_concurrency_configs,
 )
 
 LATEST = "$LATEST"
@@ -179,7 +180,8 @@ class FunctionRepository:
         return None if row is None else _row(row)
 
     def delete_version(self, name: str, version: str) -> bool:
-        """Delete one published version and its policy; False if it did not exist."""
+        """Delete one published version, its policy and its provisioned concurrency config;
+        False if it did not exist."""
         function_id = (
             sa.select(functions.c.id).where(self._scope, functions.c.name == name).scalar_subquery()
         )
@@ -194,6 +196,12 @@ class FunctionRepository:
                 function_policies.delete().where(
                     function_policies.c.function_id == function_id,
                     function_policies.c.qualifier == version,
+                )
+            )
+            conn.execute(
+                provisioned_concurrency_configs.delete().where(
+                    provisioned_concurrency_configs.c.function_id == function_id,
+                    provisioned_concurrency_configs.c.qualifier == version,
                 )
             )
         return result.rowcount == 1
@@ -291,6 +299,11 @@ class FunctionRepository:
             )
             conn.execute(
                 function_policies.delete().where(function_policies.c.function_id == function_id)
+            )
+            conn.execute(
+                provisioned_concurrency_configs.delete().where(
+                    provisioned_concurrency_configs.c.function_id == function_id
+                )
             )
             conn.execute(functions.delete().where(functions.c.id == function_id))
         return True

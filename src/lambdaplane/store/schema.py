@@ -300,3 +300,35 @@ function_url_configs = sa.Table(
     sa.UniqueConstraint("function_id", "qualifier", name="uq_function_url_configs"),
     sa.UniqueConstraint("url_id", name="uq_function_url_configs_url_id"),
 )
+
+# Provisioned concurrency per published version or alias (never $LATEST): how many
+# environments are asked for. What is allocated is live state, kept by the node.
+provisioned_concurrency_configs = sa.Table(
+    "provisioned_concurrency_configs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "function_id",
+        sa.Integer,
+        sa.ForeignKey("functions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("qualifier", sa.String(128), nullable=False),
+    sa.Column("requested", sa.Integer, nullable=False),
+    sa.Column("last_modified", sa.Float, nullable=False),
+    sa.UniqueConstraint("function_id", "qualifier", name="uq_provisioned_concurrency_configs"),
+)
+
+# A function's reserved concurrency (PutFunctionConcurrency): one row per function that
+# has a reservation, deleted with the function.
+function_concurrency = sa.Table(
+    "function_concurrency",
+    metadata,
+    sa.Column(
+        "function_id",
+        sa.Integer,
+        sa.ForeignKey("functions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("reserved", sa.Integer, nullable=False),
+)

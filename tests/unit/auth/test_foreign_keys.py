@@ -110,3 +110,32 @@ def test_keys_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert all("SecretAccessKey" not in k for k in listed)
 
     assert main(["keys", "add", "--account-id", "12", "--data-dir", data]) == 2
+
+
+def test_a_removed_foreign_key_is_refused_within_a_second(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store = KeyStore.open(tmp_path, clock=clock)
+    key = KeyStore.add_foreign_key(tmp_path, "111122223333")
+    clock.now += 1.0
+    assert store.identity_for(key.access_key_id) is not None
+    own = store.root_key
+
+    removed = KeyStore.remove_foreign_key(tmp_path, key.access_key_id)
+    assert removed.arn == "arn:aws:iam::111122223333:root"
+    clock.now += 0.5
+    assert store.secret_for(key.access_key_id) == key.secret_access_key  # read < 1 s ago
+    clock.now += 0.6
+    assert store.secret_for(key.access_key_id) is None
+    assert store.identity_for(key.access_key_id) is None
+    assert store.secret_for(own.access_key_id) == own.secret_access_key
+    with pytest.raises(KeyStoreError):
+        KeyStore.remove_foreign_key(tmp_path, own.access_key_id)  # own keys stay
+
+
+def test_keys_remove_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path)
+    key = KeyStore.add_foreign_key(tmp_path, "111122223333", user="alice")
+    assert main(["keys", "remove", key.access_key_id, "--data-dir", data]) == 0
+    assert "arn:aws:iam::111122223333:user/alice" in capsys.readouterr().out
+    assert KeyStore.open(tmp_path).foreign_keys() == []
+    assert main(["keys", "remove", key.access_key_id, "--data-dir", data]) == 2
