@@ -54,22 +54,24 @@ ROLE = "arn:aws:iam::000000000000:role/bench"
 # SnapStart needs Python 3.12 or later: use this interpreter's version when it qualifies.
 RUNTIME = f"python3.{max(sys.version_info.minor, 12)}"
 
+# Each environment has a hostname of its own (restored ones too, where AWS leaves the log
+# stream variables out): it tells the environments apart.
 HELLO = """
-import os, time
+import os, socket, time
 
 def handler(event, context):
-    return {"entry": time.time(), "env": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+    return {"entry": time.time(), "env": socket.gethostname(),
             "init": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")}
 """
 
 BOTO3 = """
-import os, time
+import os, socket, time
 import boto3
 
 client = boto3.client("s3", region_name="us-east-1")
 
 def handler(event, context):
-    return {"entry": time.time(), "env": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+    return {"entry": time.time(), "env": socket.gethostname(),
             "init": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")}
 """
 
@@ -197,6 +199,7 @@ def snapstart(server: ServerProcess, lam: Any, kind: str, count: int) -> None:
         name = f"ss-{kind}-{i}"
         create(lam, name, FUNCTIONS[kind], SnapStart={"ApplyOn": "PublishedVersions"})
         version = publish(lam, name)
+        time.sleep(0.3)  # as on-demand: the first arrival comes a moment after the publish
         to_entry, end_to_end, answer = first_invoke(server, name, version)
         if answer.get("init") != "snap-start":
             raise SystemExit(f"not restored from a snapshot: {answer}")
@@ -238,7 +241,14 @@ def burst(server: ServerProcess, lam: Any, kind: str, size: int, snap: bool) -> 
         thread.join()
     elapsed = time.perf_counter() - start
     ok = [json.loads(b) for s, b in results if s == 200]
+    failed = [a for a in ok if not isinstance(a, dict) or "entry" not in a]
+    ok = [a for a in ok if a not in failed]
     throttled = sum(1 for s, _ in results if s == 429)
+    others = [(s, b[:200]) for s, b in results if s not in (200, 429)]
+    if failed or others:
+        print(
+            f"  failed: {len(failed)} function errors, e.g. {failed[:1]}; other statuses {others[:2]}"
+        )
     envs = len({a.get("env") for a in ok if isinstance(a, dict)})
     label = f"{kind}: {size} simultaneous first invokes, {'SnapStart' if snap else 'on-demand'}"
     print(

@@ -205,8 +205,14 @@ class EnvironmentCgroup(ABC):
 
 
 def _exited(pidfd: int) -> bool:
-    """A pidfd polls readable once its process is a zombie or gone."""
-    return bool(select.select([pidfd], [], [], 0)[0])
+    """A pidfd polls readable once its process is a zombie or gone.
+
+    poll, not select: a busy server holds well over FD_SETSIZE (1,024) descriptors, and
+    select refuses any numbered above it.
+    """
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _signal_all(pids: Iterable[int]) -> None:

@@ -212,3 +212,32 @@ def test_stale_empty_environment_is_replaced(tmp_path: Path) -> None:
     (tmp_path / "lambdaplane" / "env-5").mkdir()
     manager.create("env-5", ResourceLimits(128, 10, CpuPolicy("shares")))
     assert (tmp_path / "lambdaplane" / "env-5" / "pids.max").read_text() == "10"
+
+
+def test_exit_is_seen_on_descriptors_above_fd_setsize() -> None:
+    """A busy server holds thousands of descriptors; select() refuses any above 1,024."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    from lambdaplane.sandbox.cgroups import _exited
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2100:
+        pytest.skip("the descriptor limit is too low to number one above 2,048")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2100), hard))
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)  # fmt: skip
+    pidfd = os.pidfd_open(child.pid)
+    high = os.dup2(pidfd, 2050)
+    try:
+        assert not _exited(high)
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait()
+        assert _exited(high)
+    finally:
+        os.close(high)
+        os.close(pidfd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
