@@ -428,3 +428,21 @@ def test_after_a_restart_the_snapshot_is_made_again(tmp_path: Path, role: str) -
         assert "\tRestore Duration: " in report(tail)
     finally:
         assert srv.stop() == 0, srv.log()
+
+
+def test_deleting_the_function_ends_its_template(lam: Any, role: str) -> None:
+    """A template outlives no version: once the function is gone, so is its process."""
+    name = create(lam, role, PROBE, SnapStart={"ApplyOn": "PublishedVersions"})
+    version = lam.publish_version(FunctionName=name)["Version"]
+    wait_version_active(lam, name, version)
+    invoke(lam, name, version)
+    assert template_status(name)
+    lam.delete_function(FunctionName=name)
+    deadline = time.monotonic() + 30  # templates are checked against the store every 10 s
+    while True:
+        try:
+            template_status(name)
+        except AssertionError:
+            break
+        assert time.monotonic() < deadline, "the deleted function's template still runs"
+        time.sleep(0.5)

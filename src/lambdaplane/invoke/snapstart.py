@@ -328,6 +328,9 @@ class Template:
         self.log.flush_partial()
 
 
+EXISTS_CHECK_SECONDS = 10.0  # how often templates are checked against the store
+
+
 class SnapStarts:
     """The templates of this node, by pool key; created on publish or on first need."""
 
@@ -341,7 +344,12 @@ class SnapStarts:
         cpu: CpuPolicy,
         init_timeout: float = SNAPSHOT_INIT_SECONDS,
         wall: Callable[[], float] = time.time,
+        exists: Callable[[str, str], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._exists = exists  # whether a function version is still in the store
+        self._clock = clock
+        self._checked_at = clock()
         self._sandbox = sandbox
         self._agent_dir = agent_dir
         self._region = region
@@ -428,13 +436,34 @@ class SnapStarts:
 
     async def retire(self, current: dict[str, str]) -> None:
         """Destroy the templates of versions whose configuration changed since (a version
-        deleted and published again): ``current`` maps "name:version" to its pool key."""
+        deleted and published again): ``current`` maps "name:version" to its pool key.
+        Every EXISTS_CHECK_SECONDS, also those of versions no longer in the store (the
+        version or its function was deleted)."""
         for key, template in list(self._templates.items()):
             image = template.image
             newer = current.get(f"{image.function_name}:{image.version}")
             if newer is not None and newer != key:
                 del self._templates[key]
                 await template.destroy()
+        now = self._clock()
+        if (
+            self._exists is None
+            or not self._templates
+            or now - self._checked_at < EXISTS_CHECK_SECONDS
+        ):
+            return
+        self._checked_at = now
+        exists = self._exists
+        candidates = list(self._templates.items())
+        gone = await asyncio.to_thread(
+            lambda: [
+                key for key, t in candidates if not exists(t.image.function_name, t.image.version)
+            ]
+        )
+        for key in gone:
+            stale = self._templates.pop(key, None)
+            if stale is not None:
+                await stale.destroy()
 
     async def shutdown(self) -> None:
         for task in [*self._making.values(), *self._snapshots]:

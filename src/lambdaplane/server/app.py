@@ -233,6 +233,7 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
             region=settings.region,
             sink=sink,
             cpu=CpuPolicy(settings.cpu_mode),
+            exists=lambda name, version: functions_repo.get(name, version) is not None,
         )
     metrics = LambdaMetrics()
     usage = UsageRecorder(UsageRepository(engine, settings.account_id, settings.region))
