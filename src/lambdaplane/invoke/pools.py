@@ -142,17 +142,9 @@ class EnvironmentPools:
             return await self._restore(image, self.snapstarts)
         key = prewarm.key_for(image) if self._prewarmer is not None else None
         claimed = self._prewarmer.take(key) if self._prewarmer is not None and key else None
-        env = Environment(
-            image,
-            sandbox=self._sandbox,
-            agent=self._agent,
-            region=self._region,
-            sink=self._sink,
-            cpu=self._cpu,
-            clock=self._clock,
-            env_id=claimed.env_id if claimed is not None else None,
+        env = self._counted(
+            self._environment(image, env_id=claimed.env_id if claimed is not None else None)
         )
-        self._envs[env.id] = env  # Counted (busy, STARTING) before the first await.
         try:
             if claimed is not None and self._prewarmer is not None:
                 failure = await env.adopt(claimed, self._prewarmer.mounts, self._init_timeout)
@@ -172,20 +164,14 @@ class EnvironmentPools:
             if self._prewarmer is not None and key is not None:
                 self._prewarmer.want(key, image.runtime)  # Ready for the next cold start.
         except BaseException:
-            self._envs.pop(env.id, None)
-            await env.destroy()
+            await self._destroy(env)
             raise
-        if failure is not None:
-            self._envs.pop(env.id, None)
-            await env.destroy()
-            return env, failure
-        return env, None
+        return await self._started(env, failure)
 
-    async def _restore(
-        self, image: FunctionImage, snapstarts: snapstart.SnapStarts
-    ) -> tuple[Environment, Outcome | None]:
-        """A new environment of a SnapStart version, forked from its template."""
-        env = Environment(
+    def _environment(
+        self, image: FunctionImage, *, env_id: str | None = None, init_type: str = "on-demand"
+    ) -> Environment:
+        return Environment(
             image,
             sandbox=self._sandbox,
             agent=self._agent,
@@ -193,9 +179,35 @@ class EnvironmentPools:
             sink=self._sink,
             cpu=self._cpu,
             clock=self._clock,
-            init_type="snap-start",  # what its runtime sees (set in the template)
+            env_id=env_id,
+            init_type=init_type,
         )
-        self._envs[env.id] = env  # Counted (busy, STARTING) before the first await.
+
+    def _counted(self, env: Environment) -> Environment:
+        """Count ``env`` (busy, STARTING) at once, before the first await of its start."""
+        self._envs[env.id] = env
+        return env
+
+    async def _destroy(self, env: Environment) -> None:
+        """Forget ``env`` (and any provisioned role it had), then stop it."""
+        self._drop(env.id)
+        await env.destroy()
+
+    async def _started(
+        self, env: Environment, failure: Outcome | None
+    ) -> tuple[Environment, Outcome | None]:
+        """A started environment for its first invocation, or its init failure (it is
+        destroyed then: an environment whose init failed is never reused)."""
+        if failure is not None:
+            await self._destroy(env)
+        return env, failure
+
+    async def _restore(
+        self, image: FunctionImage, snapstarts: snapstart.SnapStarts
+    ) -> tuple[Environment, Outcome | None]:
+        """A new environment of a SnapStart version, forked from its template."""
+        # init_type: what its runtime sees (set in the template)
+        env = self._counted(self._environment(image, init_type="snap-start"))
         try:
             template = await snapstarts.template(image)
             if isinstance(template, snapstart.SnapshotFailure):
@@ -205,14 +217,9 @@ class EnvironmentPools:
             else:
                 failure = await env.restore(template, snapstart.RESTORE_SECONDS)
         except BaseException:
-            self._envs.pop(env.id, None)
-            await env.destroy()
+            await self._destroy(env)
             raise
-        if failure is not None:
-            self._envs.pop(env.id, None)
-            await env.destroy()
-            return env, failure
-        return env, None
+        return await self._started(env, failure)
 
     def _idle_of(self, pool_key: str) -> Environment | None:
         for env in self._envs.values():
@@ -288,8 +295,7 @@ class EnvironmentPools:
             )
             if not stale:
                 return
-        self._drop(env.id)
-        await env.destroy()
+        await self._destroy(env)
 
     # -- provisioned concurrency --------------------------------------------------------
 
@@ -301,19 +307,7 @@ class EnvironmentPools:
         (that environment is destroyed). Pre-initialised sandboxes are left to on-demand
         cold starts.
         """
-        envs = [
-            Environment(
-                image,
-                sandbox=self._sandbox,
-                agent=self._agent,
-                region=self._region,
-                sink=self._sink,
-                cpu=self._cpu,
-                clock=self._clock,
-                init_type=PROVISIONED,
-            )
-            for _ in range(count)
-        ]
+        envs = [self._environment(image, init_type=PROVISIONED) for _ in range(count)]
         for env in envs:
             self._envs[env.id] = env
             self._provisioned.add(env.id)
@@ -324,12 +318,10 @@ class EnvironmentPools:
             async with self._starts:
                 failure = await env.start(self._init_timeout)
         except BaseException:
-            self._drop(env.id)
-            await env.destroy()
+            await self._destroy(env)
             raise
         if failure is not None or env.id in self._retired:
-            self._drop(env.id)  # failed, or given up while it started
-            await env.destroy()
+            await self._destroy(env)  # failed, or given up while it started
         return failure
 
     def provisioned(self, function_name: str, version: str) -> list[Environment]:
@@ -360,13 +352,11 @@ class EnvironmentPools:
                 and env.image.version == version
                 and env not in healthy
             ):
-                self._drop(env_id)
-                await env.destroy()
+                await self._destroy(env)
         healthy.sort(key=lambda e: e.state is not EnvState.READY)  # idle ones first
         for env in healthy[keep:]:
             if env.state is EnvState.READY:
-                self._drop(env.id)
-                await env.destroy()
+                await self._destroy(env)
             else:
                 self._provisioned.discard(env.id)
                 self._retired.add(env.id)

@@ -247,6 +247,38 @@ class InvokeService:
         )
         return InvokeResult(202, b"", stored.version)
 
+    def _prepare(
+        self,
+        stored: StoredFunction,
+        name: str,
+        qualifier: str | None,
+        payload: bytes,
+        request_id: str | None,
+        trace_header: str | None,
+        client_context: str | None,
+    ) -> tuple[FunctionImage, str, tracing.InvocationTrace, str, str | None]:
+        """What a synchronous invocation needs before it leases an environment: the checked
+        payload and client context, the image, the request id, the trace, and the ARN the
+        caller used (unqualified, or with its version or alias)."""
+        self.check_payload(payload)
+        if client_context is not None:
+            client_context = _decode_client_context(client_context)
+        image = self._image(stored)
+        trace = tracing.for_invocation(trace_header, image.tracing_active, time.time())
+        invoked_arn = self._functions.scope.function_arn(name, qualifier)
+        return image, request_id or ids.request_id(), trace, invoked_arn, client_context
+
+    async def _lease(
+        self, stored: StoredFunction, image: FunctionImage
+    ) -> tuple[Environment, Outcome | None]:
+        """An environment from the pools; a throttle is counted in the metrics."""
+        try:
+            return await self._pools.acquire(image)
+        except TooManyRequestsException:
+            if self._metrics is not None:
+                self._metrics.throttled(stored.name, image.version)
+            raise
+
     async def invoke(
         self,
         function_name: str,
@@ -268,23 +300,13 @@ class InvokeService:
             return self.accept_event(
                 stored, payload, request_id or ids.request_id(), ref.qualifier, trace_header
             )
-        self.check_payload(payload)
-        if client_context is not None:
-            client_context = _decode_client_context(client_context)
-        image = self._image(stored)
-        request_id = request_id or ids.request_id()
-        trace = tracing.for_invocation(trace_header, image.tracing_active, time.time())
-        # The ARN the caller used: unqualified, or with its version or alias.
-        invoked_arn = self._functions.scope.function_arn(ref.name, ref.qualifier)
+        image, request_id, trace, invoked_arn, client_context = self._prepare(
+            stored, ref.name, ref.qualifier, payload, request_id, trace_header, client_context
+        )
         started_ns = invoke_ns = time.time_ns()  # the phases' times, for the spans
         for attempt in range(3):  # An idle environment may die between lease and use.
             acquire_ns = time.time_ns()
-            try:
-                env, failure = await self._pools.acquire(image)
-            except TooManyRequestsException:
-                if self._metrics is not None:
-                    self._metrics.throttled(stored.name, image.version)
-                raise
+            env, failure = await self._lease(stored, image)
             ready_ns, init_ms = time.time_ns(), env.init_duration_ms  # init_ms: a cold start
             if failure is not None:
                 outcome = failure
@@ -352,22 +374,13 @@ class InvokeService:
         """
         stored = self.resolve(function_name, qualifier)
         ref = self._functions.scope.parse(function_name, qualifier)
-        self.check_payload(payload)
-        if client_context is not None:
-            client_context = _decode_client_context(client_context)
-        image = self._image(stored)
-        request_id = request_id or ids.request_id()
-        trace = tracing.for_invocation(trace_header, image.tracing_active, time.time())
-        invoked_arn = self._functions.scope.function_arn(ref.name, ref.qualifier)
+        image, request_id, trace, invoked_arn, client_context = self._prepare(
+            stored, ref.name, ref.qualifier, payload, request_id, trace_header, client_context
+        )
         started_ns = time.time_ns()
         for attempt in range(3):  # An idle environment may die between lease and use.
             acquire_ns = time.time_ns()
-            try:
-                env, failure = await self._pools.acquire(image)
-            except TooManyRequestsException:
-                if self._metrics is not None:
-                    self._metrics.throttled(stored.name, image.version)
-                raise
+            env, failure = await self._lease(stored, image)
             if failure is None and env.dead and attempt < 2:
                 await self._pools.release(env)
                 continue
