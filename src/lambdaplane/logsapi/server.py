@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
+from lambdaplane.asgi import Receive, read_body
 from lambdaplane.auth import KeyLookup, SignedRequest, verify
 from lambdaplane.errors import LambdaError, NotImplementedYet, RequestEntityTooLargeException
 from lambdaplane.logsapi.errors import UnknownOperationException
@@ -35,7 +36,6 @@ SERVICES = frozenset({"logs"})
 _TARGET_HEADER = b"x-amz-target"
 _PREFIX_BYTES = TARGET_PREFIX.encode()
 
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 log = logging.getLogger("lambdaplane.logsapi")
 
 
@@ -109,20 +109,9 @@ class LogsApi:
 
 
 async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > MAX_REQUEST_BYTES:
-                raise RequestEntityTooLargeException(
-                    f"Request must be smaller than {MAX_REQUEST_BYTES} bytes"
-                )
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+    body = await read_body(receive, MAX_REQUEST_BYTES)
+    if body is None:
+        raise RequestEntityTooLargeException(
+            f"Request must be smaller than {MAX_REQUEST_BYTES} bytes"
+        )
+    return body

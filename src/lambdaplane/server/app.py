@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,8 @@ from lambdaplane.api.edge_rules import LAYER_VERSION_ARN_PATTERN, per_operation
 from lambdaplane.api.model import load_service_model
 from lambdaplane.api.protocol import parse_request, render_error, serialize_response, validate
 from lambdaplane.api.routing import Router
+from lambdaplane.asgi import Receive, Send, read_body
+from lambdaplane.asgi import Scope as Scope_
 from lambdaplane.asyncinvoke.destinations import DestinationRouter
 from lambdaplane.asyncinvoke.queue import AsyncQueue
 from lambdaplane.asyncinvoke.workers import AsyncDelivery, DeliverySettings
@@ -96,10 +98,6 @@ from lambdaplane.store.url_configs import UrlConfigRepository
 from lambdaplane.store.usage import UsageRepository
 from lambdaplane.urls.server import FunctionUrls, url_target
 from lambdaplane.usage.recorder import UsageRecorder
-
-Scope_ = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 log = logging.getLogger("lambdaplane")
 
@@ -696,21 +694,10 @@ def _too_large(operation: str) -> RequestEntityTooLargeException:
 
 
 async def _read_body(receive: Receive, operation: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > MAX_REQUEST_BYTES:
-                raise _too_large(operation)
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+    body = await read_body(receive, MAX_REQUEST_BYTES)
+    if body is None:
+        raise _too_large(operation)
+    return body
 
 
 def _base_url(scope: Scope_, headers: dict[str, str]) -> str:

@@ -14,12 +14,13 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from lambdaplane import ids
+from lambdaplane.asgi import Receive, Scope, Send, read_body
 from lambdaplane.auth import KeyStore, SignedRequest, verify
 from lambdaplane.auth.keys import Identity
 from lambdaplane.errors import LambdaError
@@ -31,10 +32,6 @@ from lambdaplane.store.url_configs import StoredUrlConfig
 from lambdaplane.urls import cors, response
 from lambdaplane.urls.event import IamCaller, UrlRequest, build_event
 from lambdaplane.urls.response import HttpResponse
-
-Scope_ = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 log = logging.getLogger("lambdaplane")
 
@@ -64,7 +61,7 @@ class UrlTarget:
     region: str | None  # from the Host; None for the path form
 
 
-def url_target(scope: Scope_) -> UrlTarget | None:
+def url_target(scope: Scope) -> UrlTarget | None:
     """The URL a request is addressed to, if any (cheap for every other request)."""
     raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
     if raw_path.startswith(PATH_PREFIX):
@@ -108,7 +105,7 @@ class FunctionUrls:
         self._any_credentials = any_credentials
         self._clock = clock
 
-    async def serve(self, scope: Scope_, receive: Receive, send: Send, target: UrlTarget) -> None:
+    async def serve(self, scope: Scope, receive: Receive, send: Send, target: UrlTarget) -> None:
         request_id = ids.request_id()
         try:
             result = await self._handle(scope, receive, target, request_id)
@@ -121,7 +118,7 @@ class FunctionUrls:
             await _send(send, result, request_id, scope["method"] == "HEAD")
 
     async def _handle(
-        self, scope: Scope_, receive: Receive, target: UrlTarget, request_id: str
+        self, scope: Scope, receive: Receive, target: UrlTarget, request_id: str
     ) -> HttpResponse | StreamedResponse:
         config = self._configs.resolve(target.url_id)
         if config is None or (target.region is not None and target.region != self._region):
@@ -132,7 +129,7 @@ class FunctionUrls:
         origin = lowered.get("origin")
         if config.cors and cors.is_preflight(method, lowered):
             return HttpResponse(200, cors.preflight_headers(config.cors, origin))
-        body = await _read_body(receive, MAX_SYNC_PAYLOAD_BYTES)
+        body = await read_body(receive, MAX_SYNC_PAYLOAD_BYTES)
         if body is None:
             return response.TOO_LARGE
         raw_query = scope.get("query_string", b"").decode("latin-1")
@@ -268,7 +265,7 @@ class FunctionUrls:
         )
 
     def _signer(
-        self, scope: Scope_, method: str, raw_query: str, headers: dict[str, str], body: bytes
+        self, scope: Scope, method: str, raw_query: str, headers: dict[str, str], body: bytes
     ) -> Identity | None:
         """The identity of a valid SigV4 signature (service ``lambda``), else None."""
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
@@ -327,25 +324,6 @@ def _refusal(err: LambdaError) -> HttpResponse:
     return response.FUNCTION_ERROR
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The request body, or None once it is past ``limit`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
 async def _send_stream(send: Send, result: StreamedResponse, request_id: str) -> None:
     """Start the response, then pass each chunk on as it comes (chunked encoding)."""
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in result.headers]
@@ -372,7 +350,7 @@ class UrlListener:
     def __init__(self, urls: FunctionUrls) -> None:
         self._urls = urls
 
-    async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # no lifespan here: the API listener's app owns start and stop
         target = url_target(scope)
