@@ -85,7 +85,7 @@ def raw_samples(
 
 
 WRK_SCRIPT = """
-wrk.method = "POST"
+wrk.method = {method}
 wrk.body = {body}
 wrk.headers = {headers}
 local threads = {{}}
@@ -118,29 +118,40 @@ def lua_string(value: str) -> str:
     return "[==[" + value + "]==]"
 
 
-def wrk(
-    server: ServerProcess, path: str, body: bytes, expect: bytes, duration: int
+def run_wrk(
+    label: str,
+    url: str,
+    method: str,
+    body: bytes,
+    expect: bytes,
+    headers: dict[str, str],
+    duration: int,
 ) -> float | None:
-    """Print (and return) the rate of 32 keep-alive connections for ``duration`` seconds."""
+    """Print (and return) the rate of 32 keep-alive connections for ``duration`` seconds,
+    every response's status and body checked by the Lua script."""
     if shutil.which("wrk") is None:
-        print(f"{'wrk ' + path:<52} skipped: install Debian's wrk")
+        print(f"{'wrk ' + label:<52} skipped: install Debian's wrk")
         return None
-    headers = {
-        k: v
-        for k, v in signed_headers(server, "POST", path, body).items()
-        if k.lower() != "content-length"
-    }
     lua_headers = (
-        "{" + ", ".join(f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in headers.items()) + "}"
+        "{"
+        + ", ".join(
+            f"[ {lua_string(k)} ] = {lua_string(v)}"
+            for k, v in headers.items()
+            if k.lower() != "content-length"
+        )
+        + "}"
     )
     script = WRK_SCRIPT.format(
-        body=lua_string(body.decode()), headers=lua_headers, expect=lua_string(expect.decode())
+        method=lua_string(method),
+        body=lua_string(body.decode()) if body else "nil",
+        headers=lua_headers,
+        expect=lua_string(expect.decode()),
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
         result = subprocess.run(
-            ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency", "-s", handle.name, server.endpoint + path],
+            ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency", "-s", handle.name, url],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
     finally:
@@ -156,11 +167,26 @@ def wrk(
     bad = re.search(r"BAD (\d+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     print(
-        f"{'wrk 32 conns ' + path:<52} {float(rate.group(1)) if rate else 0:>9.0f} req/s  "
+        f"{'wrk 32 conns ' + label:<52} {float(rate.group(1)) if rate else 0:>9.0f} req/s  "
         f"p50={p50.group(1) if p50 else '?'}  bad bodies={bad.group(1) if bad else '?'}  "
         f"non-2xx={errors.group(1) if errors else 0}"
     )
     return float(rate.group(1)) if rate else None
+
+
+def wrk(
+    server: ServerProcess, path: str, body: bytes, expect: bytes, duration: int
+) -> float | None:
+    """``run_wrk`` for a SigV4-signed POST to this server's ``path``."""
+    return run_wrk(
+        path,
+        server.endpoint + path,
+        "POST",
+        body,
+        expect,
+        signed_headers(server, "POST", path, body),
+        duration,
+    )
 
 
 def idle_pss() -> None:

@@ -20,9 +20,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +38,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from bench.invoke import RUNTIME, lua_string, signed_headers, summary, wait_active
+from bench.invoke import RUNTIME, run_wrk, signed_headers, summary, wait_active
 from lambdaplane.testing import ServerProcess, make_zip, start_server
 
 ROLE = "arn:aws:iam::000000000000:role/bench"
@@ -53,35 +50,6 @@ HANDLER = (
 )
 URL_BODY = b"hello"
 INVOKE_BODY = b'"hello"'
-
-WRK_SCRIPT = """
-wrk.method = {method}
-wrk.body = {body}
-wrk.headers = {headers}
-local threads = {{}}
-function setup(thread)
-  table.insert(threads, thread)
-end
-function init(args)
-  bad = 0
-  sample = ""
-end
-function response(status, headers, body)
-  if status ~= 200 or body ~= {expect} then
-    bad = bad + 1
-    if sample == "" then sample = status .. " " .. body end
-  end
-end
-function done(summary, latency, requests)
-  local total = 0
-  for _, thread in ipairs(threads) do
-    total = total + thread:get("bad")
-    local s = thread:get("sample")
-    if s ~= "" then io.write("SAMPLE " .. s .. "\\n") end
-  end
-  io.write(string.format("BAD %d\\n", total))
-end
-"""
 
 
 def sequential(
@@ -108,62 +76,6 @@ def sequential(
             raise SystemExit(f"bad response {response.status}: {data[:300]!r}")
     conn.close()
     return samples
-
-
-def wrk(
-    label: str,
-    port: int,
-    method: str,
-    path: str,
-    body: bytes,
-    expect: bytes,
-    headers: dict[str, str],
-    duration: int,
-) -> None:
-    if shutil.which("wrk") is None:
-        print(f"{'wrk ' + label:<52} skipped: install Debian's wrk")
-        return
-    lua_headers = (
-        "{"
-        + ", ".join(
-            f"[ {lua_string(k)} ] = {lua_string(v)}"
-            for k, v in headers.items()
-            if k.lower() != "content-length"
-        )
-        + "}"
-    )
-    script = WRK_SCRIPT.format(
-        method=lua_string(method),
-        body=lua_string(body.decode()) if body else "nil",
-        headers=lua_headers,
-        expect=lua_string(expect.decode()),
-    )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        result = subprocess.run(
-            ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency", "-s", handle.name,
-             f"http://127.0.0.1:{port}{path}"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-    finally:
-        os.unlink(handle.name)
-    out = result.stdout + result.stderr
-    if "BAD " not in out:
-        raise SystemExit(f"wrk did not run the check script:\n{out}\n{script}")
-    sample = re.search(r"SAMPLE (.*)", out)
-    if sample:
-        print(f"  first bad response: {sample.group(1)[:300]}")
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50 = re.search(r"50%\s+([\d.]+\w+)", out)
-    p99 = re.search(r"99%\s+([\d.]+\w+)", out)
-    bad = re.search(r"BAD (\d+)", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    print(
-        f"{'wrk 32 conns ' + label:<52} {float(rate.group(1)) if rate else 0:>9.0f} req/s  "
-        f"p50={p50.group(1) if p50 else '?'}  p99={p99.group(1) if p99 else '?'}  "
-        f"bad bodies={bad.group(1) if bad else '?'}  non-2xx={errors.group(1) if errors else 0}"
-    )
 
 
 def create(lam: Any, name: str, auth: str) -> str:
@@ -230,9 +142,11 @@ def run(server: ServerProcess, args: Any) -> None:
         "function URL, AWS_IAM (signed each time), raw",
         sequential(port, "GET", "/", b"", URL_BODY, n, sign=sign_iam),
     )
-    wrk("Invoke API", port, "POST", invoke_path, b"{}", INVOKE_BODY, invoke_headers, args.duration)
-    wrk("function URL (Host)", port, "GET", "/", b"", URL_BODY, by_host, args.duration)
-    wrk("function URL (path form)", port, "GET", path_form, b"", URL_BODY, {}, args.duration)
+    base = f"http://127.0.0.1:{port}"
+    run_wrk("Invoke API", base + invoke_path, "POST", b"{}", INVOKE_BODY, invoke_headers,
+            args.duration)  # fmt: skip
+    run_wrk("function URL (Host)", base + "/", "GET", b"", URL_BODY, by_host, args.duration)
+    run_wrk("function URL (path form)", base + path_form, "GET", b"", URL_BODY, {}, args.duration)
 
 
 def main() -> None:
