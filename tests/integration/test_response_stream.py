@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -359,3 +360,48 @@ def test_unknown_function_and_bad_payload_are_json_errors(lam: Any, role: str) -
         lam.invoke_with_response_stream(FunctionName=name, Payload=b"{not json")
     assert info.value.response["Error"]["Code"] == "InvalidRequestContentException"
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+# -- back-pressure -----------------------------------------------------------------------
+
+RECORD = 65536  # each record: the ms time it was written, padded to 20 bytes, then filler
+PRODUCER = """
+exports.handler = awslambda.streamifyResponse(async (event, responseStream) => {
+  const filler = 'x'.repeat(65536 - 20);
+  for (let i = 0; i < event.count; i++) {
+    const record = String(Date.now()).padEnd(20, ' ') + filler;
+    if (!responseStream.write(record)) {
+      await new Promise((resolve) => responseStream.once('drain', resolve));
+    }
+  }
+  responseStream.end();
+});
+"""
+
+
+@needs_node
+def test_a_slow_reader_holds_the_function_back(lam: Any, role: str) -> None:
+    """The server buffers at most about a megabyte of a streamed response: while the client
+    reads nothing, the function's writes block (it honours `drain`), so records written
+    after the client resumed exist, although writing all 64 MiB at once takes well under
+    the stall. Without back-pressure the whole response would wait in the server."""
+    assert NODE is not None
+    name = deploy(lam, role, NODE, {"index.js": PRODUCER}, "index.handler", Timeout=60)
+    count = 1024  # 64 MiB
+    response = lam.invoke_with_response_stream(
+        FunctionName=name, Payload=json.dumps({"count": count}).encode()
+    )
+    events = iter(response["EventStream"])
+    received = bytearray(next(events)["PayloadChunk"]["Payload"])
+    time.sleep(3)  # the stall: read nothing
+    resumed_ms = time.time() * 1000
+    complete: dict[str, Any] = {}
+    for event in events:
+        if "PayloadChunk" in event:
+            received += event["PayloadChunk"]["Payload"]
+        else:
+            complete = event["InvokeComplete"]
+    assert complete.get("ErrorCode") is None, complete
+    assert len(received) == count * RECORD
+    written = [int(received[i : i + 20].decode().strip()) for i in range(0, len(received), RECORD)]
+    assert written[-1] > resumed_ms, "the function finished while the reader stalled"

@@ -200,6 +200,7 @@ class Environment:
         self._peak: int | None = None
         self._peak_read_at = float("-inf")
         self._stream_sink: StreamSink | None = None  # where a streamed response goes
+        self._output_paused = False  # the agent's frames are not read (a slow stream reader)
         self._collected: list[bytes] | None = None  # a streamed response, for a plain invoke
         self._collected_size = 0
 
@@ -478,6 +479,7 @@ class Environment:
             outcome = await pending
         finally:
             timer.cancel()
+            self.resume_output()
         duration_ms = (self._clock() - started) * 1000
         self._pending = None
         self._stream_sink = None
@@ -485,6 +487,19 @@ class Environment:
         self._report(request.request_id, duration_ms, outcome, trace)
         self._move(EnvState.READY if outcome.healthy else EnvState.RESETTING)
         return outcome
+
+    def pause_output(self) -> None:
+        """Stop reading the agent's frames: a streamed response's reader fell behind. The
+        socket fills, the agent's reads of the runtime's response block, and so do the
+        runtime's writes: back-pressure from the client to the function's code."""
+        if self._transport is not None and not self._output_paused:
+            self._output_paused = True
+            self._transport.pause_reading()
+
+    def resume_output(self) -> None:
+        if self._transport is not None and self._output_paused:
+            self._output_paused = False
+            self._transport.resume_reading()
 
     def tail(self) -> bytes:
         """The last 4 KB of the last invocation's log (what LogType=Tail returns)."""

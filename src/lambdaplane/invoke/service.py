@@ -40,6 +40,10 @@ from lambdaplane.store.functions import LATEST, StoredFunction
 from lambdaplane.usage.recorder import UsageRecorder
 
 MAX_SYNC_PAYLOAD_BYTES = 6_291_456
+# A streamed response's reader may fall this far behind before the runtime is held back
+# (its writes block until the reader is down to the low water mark).
+STREAM_HIGH_WATER = 1 << 20
+STREAM_LOW_WATER = 256 << 10
 MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
 DEFAULT_STREAM_CONTENT_TYPE = "application/octet-stream"
 
@@ -74,8 +78,21 @@ class StreamedInvoke:
     consumer that stops reading (a client gone) only makes the rest be dropped.
     """
 
-    def __init__(self, executed_version: str, request_id: str) -> None:
+    def __init__(
+        self,
+        executed_version: str,
+        request_id: str,
+        pause: Callable[[], None] | None = None,
+        resume: Callable[[], None] | None = None,
+    ) -> None:
         self.executed_version = executed_version
+        # Flow control: when the reader falls STREAM_HIGH_WATER behind, ``pause`` stops
+        # reading the environment's output (so the runtime's writes block, end to end);
+        # ``resume`` once it has caught up to STREAM_LOW_WATER.
+        self._pause = pause
+        self._resume = resume
+        self._buffered = 0
+        self._paused = False
         self.request_id = request_id
         self.content_type = DEFAULT_STREAM_CONTENT_TYPE
         self.error_type: str | None = None
@@ -98,6 +115,17 @@ class StreamedInvoke:
     def chunk(self, data: bytes) -> None:
         if data and not self._abandoned:
             self._queue.put_nowait(data)
+            self._buffered += len(data)
+            if self._buffered > STREAM_HIGH_WATER and not self._paused and self._pause:
+                self._paused = True
+                self._pause()
+
+    def _drained(self, size: int) -> None:
+        self._buffered -= size
+        if self._paused and (self._buffered <= STREAM_LOW_WATER or self._abandoned):
+            self._paused = False
+            if self._resume is not None:
+                self._resume()
 
     # -- the consumer ------------------------------------------------------------------
 
@@ -108,10 +136,12 @@ class StreamedInvoke:
                 data = await self._queue.get()
                 if data is None:
                     return
+                self._drained(len(data))
                 yield data
         finally:
             if not self._done.is_set():
                 self._abandoned = True  # nobody reads the rest: drop it as it comes
+                self._drained(0)
 
     async def wait(self) -> None:
         """Until the invocation is over (its error, tail and metrics are recorded)."""
@@ -385,7 +415,9 @@ class InvokeService:
                 await self._pools.release(env)
                 continue
             break
-        streamed = StreamedInvoke(image.version, request_id)
+        streamed = StreamedInvoke(
+            image.version, request_id, pause=env.pause_output, resume=env.resume_output
+        )
         request = InvokeRequest(
             request_id=request_id,
             payload=payload or b"{}",
