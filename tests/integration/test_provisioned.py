@@ -9,6 +9,7 @@ import os
 import signal
 import textwrap
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -466,6 +467,13 @@ def test_invokes_use_provisioned_first_then_spill_over(
     for _ in range(3):
         body, _ = invoke(lam, name, "1")
         assert body["env"] == held["env"]
+    # CloudWatch's ProvisionedConcurrencyInvocations / SpilloverInvocations, on /metrics.
+    with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    labels = f'{{function="{name}",version="1"}}'
+    assert f"lambda_provisioned_concurrency_invocations_total{labels} 4" in text
+    assert f"lambda_provisioned_concurrency_spillover_invocations_total{labels} 1" in text
+    assert f"lambda_provisioned_concurrency_utilization{labels} 0" in text
 
 
 def starts(server: ServerProcess, name: str) -> int:

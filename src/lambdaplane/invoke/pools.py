@@ -417,18 +417,47 @@ class EnvironmentPools:
         """What runs now, for the metrics (call on the event loop that owns the pools)."""
         states = {"initializing": 0, "busy": 0, "idle": 0}
         busy: dict[tuple[str, str], int] = {}
+        provisioned: dict[tuple[str, str], int] = {}
+        provisioned_busy: dict[tuple[str, str], int] = {}
         for env in self._envs.values():
             state = _CENSUS_STATES.get(env.state)
             if state is None:
                 continue  # being destroyed
             states[state] += 1
+            key = (env.image.function_name, env.image.version)
             if state != "idle":
-                key = (env.image.function_name, env.image.version)
                 busy[key] = busy.get(key, 0) + 1
+            if env.id in self._provisioned and state in ("idle", "busy"):
+                provisioned[key] = provisioned.get(key, 0) + 1
+                if state == "busy":
+                    provisioned_busy[key] = provisioned_busy.get(key, 0) + 1
         prewarmed = self._prewarmer.waiting if self._prewarmer is not None else 0
         return EnvironmentCensus(
-            {**states, "prewarmed": prewarmed}, busy, self._limits.account_concurrency
+            {**states, "prewarmed": prewarmed},
+            busy,
+            self._limits.account_concurrency,
+            provisioned,
+            provisioned_busy,
         )
+
+    def provisioned_role(self, env: Environment) -> bool | None:
+        """For an invocation ``env`` was just leased for: True when it is a provisioned
+        environment, False when it is an on-demand one of a version that has provisioned
+        ones (a spillover), None when the version has no provisioned concurrency here."""
+        if not self._provisioned:
+            return None  # the usual case, and free
+        if env.id in self._provisioned:
+            return True
+        image = env.image
+        for env_id in self._provisioned:
+            other = self._envs.get(env_id)
+            if (
+                other is not None
+                and other.image.function_name == image.function_name
+                and other.image.version == image.version
+            ):
+                return False
+        return None
 
 
 _CENSUS_STATES = {

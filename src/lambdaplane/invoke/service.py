@@ -301,13 +301,19 @@ class InvokeService:
     async def _lease(
         self, stored: StoredFunction, image: FunctionImage
     ) -> tuple[Environment, Outcome | None]:
-        """An environment from the pools; a throttle is counted in the metrics."""
+        """An environment from the pools; a throttle, and whether a version with provisioned
+        concurrency got a provisioned environment or spilled over, go in the metrics."""
         try:
-            return await self._pools.acquire(image)
+            env, failure = await self._pools.acquire(image)
         except TooManyRequestsException:
             if self._metrics is not None:
                 self._metrics.throttled(stored.name, image.version)
             raise
+        if self._metrics is not None:
+            role = self._pools.provisioned_role(env)
+            if role is not None:
+                self._metrics.provisioned_invocation(stored.name, image.version, spillover=not role)
+        return env, failure
 
     async def invoke(
         self,

@@ -14,7 +14,7 @@ the (function, version) series, then a few locked additions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lambdaplane.metrics.registry import CounterSeries, HistogramSeries, Registry
 
@@ -61,6 +61,10 @@ class EnvironmentCensus:
     by_state: dict[str, int]  # ENVIRONMENT_STATES -> count
     busy: dict[tuple[str, str], int]  # (function, version) -> concurrent executions
     concurrency_limit: int
+    # (function, version) -> provisioned environments initialised (idle or invoking), and
+    # those of them invoking now.
+    provisioned: dict[tuple[str, str], int] = field(default_factory=dict)
+    provisioned_busy: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 class _FunctionSeries:
@@ -126,6 +130,31 @@ class LambdaMetrics:
             "lambda_concurrent_executions",
             "Environments running an invocation or starting for one, per function version "
             "(CloudWatch ConcurrentExecutions by FunctionName).",
+            fv,
+        )
+        self.provisioned_concurrent = registry.gauge(
+            "lambda_provisioned_concurrent_executions",
+            "Provisioned environments running an invocation, per function version "
+            "(CloudWatch ProvisionedConcurrentExecutions).",
+            fv,
+        )
+        self.provisioned_utilization = registry.gauge(
+            "lambda_provisioned_concurrency_utilization",
+            "Provisioned environments running an invocation over those allocated, 0 to 1 "
+            "(CloudWatch ProvisionedConcurrencyUtilization).",
+            fv,
+        )
+        self.provisioned_invocations = registry.counter(
+            "lambda_provisioned_concurrency_invocations_total",
+            "Invocations run by a provisioned environment "
+            "(CloudWatch ProvisionedConcurrencyInvocations).",
+            fv,
+        )
+        self.provisioned_spillover = registry.counter(
+            "lambda_provisioned_concurrency_spillover_invocations_total",
+            "Invocations of a version with provisioned concurrency run by an on-demand "
+            "environment, all provisioned ones being busy "
+            "(CloudWatch ProvisionedConcurrencySpilloverInvocations).",
             fv,
         )
         self.account_concurrent = registry.gauge(
@@ -208,6 +237,12 @@ class LambdaMetrics:
         if memory_bytes:
             series.memory.observe(memory_bytes)
 
+    def provisioned_invocation(self, function: str, version: str, *, spillover: bool) -> None:
+        """An invocation of a version with provisioned concurrency: run by a provisioned
+        environment, or (``spillover``) by an on-demand one."""
+        counter = self.provisioned_spillover if spillover else self.provisioned_invocations
+        counter.labels(function, version).inc()
+
     def throttled(self, function: str, version: str) -> None:
         series = self._series.get((function, version)) or self._function(function, version)
         series.throttles.inc()
@@ -237,6 +272,16 @@ class LambdaMetrics:
             {(state,): census.by_state.get(state, 0) for state in ENVIRONMENT_STATES}
         )
         self.concurrent.replace({key: count for key, count in census.busy.items()})
+        self.provisioned_concurrent.replace(
+            {key: census.provisioned_busy.get(key, 0) for key in census.provisioned}
+        )
+        self.provisioned_utilization.replace(
+            {
+                key: census.provisioned_busy.get(key, 0) / allocated
+                for key, allocated in census.provisioned.items()
+                if allocated
+            }
+        )
         self.account_concurrent.labels().set(sum(census.busy.values()))
         self.concurrency_limit.labels().set(census.concurrency_limit)
 

@@ -109,3 +109,25 @@ def test_every_metric_has_help_and_type() -> None:
         "lambda_destination_delivery_failures_total",
         "lambdaplane_environments",
     } <= helps
+
+
+def test_provisioned_concurrency_metrics() -> None:
+    metrics = LambdaMetrics()
+    metrics.provisioned_invocation("f", "1", spillover=False)
+    metrics.provisioned_invocation("f", "1", spillover=False)
+    metrics.provisioned_invocation("f", "1", spillover=True)
+    metrics.observe_environments(
+        EnvironmentCensus(
+            {"busy": 3, "idle": 1}, {("f", "1"): 3}, 10, {("f", "1"): 4}, {("f", "1"): 3}
+        )
+    )
+    got = samples(metrics.render())
+    fv = 'function="f",version="1"'
+    assert got[f"lambda_provisioned_concurrency_invocations_total{{{fv}}}"] == 2
+    assert got[f"lambda_provisioned_concurrency_spillover_invocations_total{{{fv}}}"] == 1
+    assert got[f"lambda_provisioned_concurrent_executions{{{fv}}}"] == 3
+    assert got[f"lambda_provisioned_concurrency_utilization{{{fv}}}"] == 0.75
+    metrics.observe_environments(EnvironmentCensus({"idle": 1}, {}, 10))
+    got = samples(metrics.render())
+    assert got[f"lambda_provisioned_concurrent_executions{{{fv}}}"] == 0
+    assert got[f"lambda_provisioned_concurrency_utilization{{{fv}}}"] == 0
