@@ -438,6 +438,7 @@ class EnvironmentPools:
             self._limits.account_concurrency,
             provisioned,
             provisioned_busy,
+            frozenset(self._reservations().by_function),
         )
 
     def provisioned_role(self, env: Environment) -> bool | None:

@@ -65,6 +65,7 @@ class EnvironmentCensus:
     # those of them invoking now.
     provisioned: dict[tuple[str, str], int] = field(default_factory=dict)
     provisioned_busy: dict[tuple[str, str], int] = field(default_factory=dict)
+    reserved: frozenset[str] = frozenset()  # functions with reserved concurrency
 
 
 class _FunctionSeries:
@@ -161,6 +162,11 @@ class LambdaMetrics:
             "lambda_account_concurrent_executions",
             "Environments running an invocation or starting for one, all functions "
             "(CloudWatch ConcurrentExecutions without dimensions).",
+        )
+        self.unreserved_concurrent = registry.gauge(
+            "lambda_unreserved_concurrent_executions",
+            "Environments running an invocation or starting for one, of functions without "
+            "reserved concurrency (CloudWatch UnreservedConcurrentExecutions).",
         )
         self.concurrency_limit = registry.gauge(
             "lambda_account_concurrency_limit",
@@ -283,6 +289,9 @@ class LambdaMetrics:
             }
         )
         self.account_concurrent.labels().set(sum(census.busy.values()))
+        self.unreserved_concurrent.labels().set(
+            sum(n for (function, _), n in census.busy.items() if function not in census.reserved)
+        )
         self.concurrency_limit.labels().set(census.concurrency_limit)
 
     def observe_queue(self, depth: int) -> None:

@@ -77,9 +77,16 @@ def test_environment_gauges_follow_each_census() -> None:
     got = samples(metrics.render())
     assert got['lambda_concurrent_executions{function="f",version="1"}'] == 2
     assert got["lambda_account_concurrent_executions"] == 3
+    assert got["lambda_unreserved_concurrent_executions"] == 3
     assert got["lambda_account_concurrency_limit"] == 10
     assert got['lambdaplane_environments{state="busy"}'] == 2
     assert got['lambdaplane_environments{state="prewarmed"}'] == 2
+    metrics.observe_environments(
+        EnvironmentCensus(
+            {"busy": 3}, {("f", "1"): 2, ("g", "$LATEST"): 1}, 10, reserved=frozenset({"f"})
+        )
+    )
+    assert samples(metrics.render())["lambda_unreserved_concurrent_executions"] == 1
     metrics.observe_environments(EnvironmentCensus({"idle": 7}, {}, 10))
     got = samples(metrics.render())
     assert got['lambda_concurrent_executions{function="f",version="1"}'] == 0
