@@ -117,6 +117,9 @@ class EnvironmentPools:
         self._current[f"{image.function_name}:{image.version}"] = image.pool_key
         await self._discard_dead()
         reservations = self._reservations()
+        warm = self._warm(image, reservations)
+        if warm is not None:
+            return warm, None
         decision = scheduler.place(
             image.pool_key,
             image.memory_mb,
@@ -167,6 +170,30 @@ class EnvironmentPools:
             await self._destroy(env)
             raise
         return await self._started(env, failure)
+
+    def _warm(self, image: FunctionImage, reservations: Reservations) -> Environment | None:
+        """The scheduler's UseIdle answer without its snapshot, where no limit can be in
+        reach: a function without a reservation, and fewer live environments than the
+        unreserved concurrency (each counted one is live, so none can throttle). The same
+        choice as ``scheduler.place``: an idle provisioned environment of the pool key
+        first, else the idle one used last. None: ask the scheduler."""
+        if image.function_name in reservations.by_function or len(self._envs) >= (
+            self._limits.account_concurrency - reservations.total
+        ):
+            return None
+        best: Environment | None = None
+        best_provisioned = False
+        for env in self._envs.values():
+            if env.image.pool_key != image.pool_key or env.busy:
+                continue
+            provisioned = env.id in self._provisioned
+            if (
+                best is None
+                or (provisioned and not best_provisioned)
+                or (provisioned == best_provisioned and env.last_used > best.last_used)
+            ):
+                best, best_provisioned = env, provisioned
+        return best
 
     def _environment(
         self, image: FunctionImage, *, env_id: str | None = None, init_type: str = "on-demand"
