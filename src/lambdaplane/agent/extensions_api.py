@@ -403,7 +403,7 @@ class ExtensionsAPI:
                 return
             self._report()
         self._runtime_ready = False
-        self._sink.send(wire.NEXT, next_meta())
+        self._sink.send(wire.NEXT, next_meta(), drain=True)
 
     def _finish_init(self) -> None:
         self.init_done = True

@@ -263,7 +263,7 @@ class RuntimeAPI:
             if state is STARTED or state is RESPONSE_SENT:
                 self._state = READY
                 if self.lifecycle is None:
-                    self._sink.send(wire.NEXT, next_meta())
+                    self._sink.send(wire.NEXT, next_meta(), drain=True)
                 else:
                     self.lifecycle.runtime_ready()
             elif state is not READY:

@@ -7,7 +7,10 @@ sandbox. What is mounted there is a read-only bind of the function's unpacked co
 copy that propagates, which a remount after the fact would not guarantee.
 
 Everything lives under one directory of the data dir; ``sweep`` detaches what a
-killed server left behind.
+killed server left behind. A server running as root first moves into a mount namespace
+of its own (``enter_private_namespace``), so its mounts are never seen on the host and
+go with it however it ends: a SIGKILLed server leaves no busy mount points in its data
+directory for anyone else to trip over.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import threading
 from pathlib import Path
 
 log = logging.getLogger("lambdaplane.mounts")
@@ -25,11 +29,38 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_PRIVATE = 1 << 18
 MS_SHARED = 1 << 20
+MS_REC = 1 << 14
+MS_SLAVE = 1 << 19
 MNT_DETACH = 2
+CLONE_NEWNS = 0x00020000
 
 
 class MountError(OSError):
     pass
+
+
+def enter_private_namespace() -> bool:
+    """Move this process into a new mount namespace whose mounts stay out of the host's.
+
+    Host mounts still propagate in (the namespace is a slave of the host's), nothing made
+    here propagates out. Must be called before any thread starts: unshare affects only the
+    calling thread. False (and the host namespace kept) where that is not possible.
+    """
+    if os.geteuid() != 0:
+        return False
+    if threading.active_count() > 1:
+        log.warning("mounts stay in the host namespace (threads already running)")
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) != 0:
+        log.warning(
+            "mounts stay in the host namespace (unshare: %s)", os.strerror(ctypes.get_errno())
+        )
+        return False
+    if libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None) != 0:
+        # Still in the new namespace, but shared with the host: undo nothing, just say so.
+        log.warning("mount namespace not made a slave: %s", os.strerror(ctypes.get_errno()))
+    return True
 
 
 class Mounts:

@@ -163,4 +163,7 @@ def run(settings: Settings) -> None:
     """Serve until a signal arrives; uvicorn turns SIGTERM/SIGINT into a graceful stop."""
     import uvloop
 
+    from lambdaplane.invoke.mounts import enter_private_namespace
+
+    enter_private_namespace()
     uvloop.run(serve(settings))

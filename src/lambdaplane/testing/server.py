@@ -109,6 +109,10 @@ class ServerProcess:
     def log(self) -> str:
         return "".join(self.output)
 
+    def mountinfo(self) -> str:
+        """The mounts the server sees (its own namespace when it runs as root)."""
+        return Path(f"/proc/{self.process.pid}/mountinfo").read_text()
+
 
 def _pump(stream: io.TextIOBase, sink: list[str]) -> None:
     for line in stream:
