@@ -3,6 +3,7 @@ REPORT lines the same invocations logged: requests, billed GB-seconds, storage, 
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import re
 import sqlite3
@@ -21,6 +22,7 @@ from lambdaplane.store import open_engine
 from lambdaplane.store.usage import UsageRepository
 from lambdaplane.testing import ServerProcess, make_zip
 from tests.integration.helpers import RUNTIME, unique_name, wait_settled
+from tests.integration.test_reserved_concurrency import gate, held_function, invoke_outcome, running
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 D = Decimal
@@ -202,3 +204,69 @@ def test_usage_refuses_what_it_cannot_use(server: ServerProcess, tmp_path: Path)
         check=False,
     )
     assert empty.returncode == 2 and "no lambdaplane store" in empty.stderr
+
+
+PC_X86, PC_DURATION_X86 = D("0.0000041667"), D("0.0000097222")
+
+
+def test_provisioned_concurrency_is_billed(server: ServerProcess, lam: Any) -> None:
+    """A provisioned version: its configuration bills whole 5-minute steps from the Put to
+    the delete (concurrency x memory), the invocations its provisioned environments ran
+    are billed at the provisioned duration price, and a spill-over at the on-demand one."""
+    name = held_function(lam, ROLE, "pc")
+    lam.publish_version(FunctionName=name)
+    deadline = time.monotonic() + 30
+    while lam.get_function(FunctionName=name, Qualifier="1")["Configuration"]["State"] != "Active":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=2
+    )
+    while (
+        lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="1")["Status"]
+        != "READY"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # Three held at once on two provisioned environments: one spills over to on demand.
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        calls = [pool.submit(invoke_outcome, server, f"{name}:1", n) for n in range(3)]
+        while len(running(server, name)) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        gate(server, lam, name).touch()
+        assert sorted(call.result() for call in calls) == [0, 1, 2]
+    for n in range(3):  # one at a time: provisioned environments first
+        assert invoke_outcome(server, f"{name}:1", n) == n
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+
+    engine = open_engine(f"sqlite:///{server.data_dir / 'lambdaplane.db'}")
+    try:
+        repository = UsageRepository(engine, "", "")
+        deadline = time.monotonic() + 30
+        while len(repository.records(name)) < 6:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        records = repository.records(name)
+        (pc,) = repository.provisioned_periods(0, 2**62, name)
+    finally:
+        engine.dispose()
+    assert [r["provisioned"] for r in records].count(False) == 1  # the spill-over
+    assert (pc.qualifier, pc.concurrency, pc.memory_mb, pc.architecture) == ("1", 2, 128, "x86_64")
+    assert pc.end_ms is not None and 0 < pc.end_ms - pc.start_ms < 60_000
+
+    entry = by_function(usage_json(server, "--function", name))[name]
+    provisioned_ms = sum(r["billed_ms"] for r in records if r["provisioned"])
+    on_demand_ms = sum(r["billed_ms"] for r in records if not r["provisioned"])
+    configured = D(2 * 300) * D(128) / 1024  # two environments for 5 minutes at 128 MB
+    assert D(entry["provisioned_concurrency_gb_seconds"]) == configured
+    assert D(entry["cost"]["provisioned_concurrency"]) == configured * PC_X86
+    assert D(entry["cost"]["duration"]) == (
+        D(provisioned_ms * 128) / 1_024_000 * PC_DURATION_X86
+        + D(on_demand_ms * 128) / 1_024_000 * X86
+    )
+    assert entry["requests"] == 6
+    text = usage(server, "--since", "1h", "--function", name).stdout.splitlines()
+    assert "PROVISIONED GB-S" in text[2]
+    assert text[-1].split()[:5] == ["TOTAL", "6", str(D(provisioned_ms + on_demand_ms) / 1000),
+                                    entry["gb_seconds"], "75"]  # fmt: skip

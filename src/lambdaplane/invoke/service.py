@@ -388,7 +388,7 @@ class InvokeService:
                     error_type=outcome.error_type,
                 )
             )
-        self._record(stored, image, request_id, outcome)
+        self._record(stored, image, env, request_id, outcome)
         return InvokeResult(200, outcome.payload, image.version, outcome.function_error, log_result)
 
     async def invoke_stream(
@@ -509,16 +509,22 @@ class InvokeService:
                         error_type=outcome.error_type,
                     )
                 )
-            self._record(stored, image, request.request_id, outcome)
+            self._record(stored, image, env, request.request_id, outcome)
         except Exception:
             log.exception("streamed invocation %s failed", request.request_id)
         finally:
             streamed._finish(outcome, log_result)
 
     def _record(
-        self, stored: StoredFunction, image: FunctionImage, request_id: str, outcome: Outcome
+        self,
+        stored: StoredFunction,
+        image: FunctionImage,
+        env: Environment,
+        request_id: str,
+        outcome: Outcome,
     ) -> None:
-        """Count the invocation in the metrics, and record what it bills (as REPORT says)."""
+        """Count the invocation in the metrics, and record what it bills (as REPORT says;
+        a provisioned environment's at the provisioned duration price)."""
         if self._metrics is not None:
             init_ms = outcome.init_duration_ms
             self._metrics.invoked(
@@ -540,6 +546,7 @@ class InvokeService:
                     image.memory_mb,
                     (stored.config.get("Architectures") or ("x86_64",))[0],
                     image.tmp_mb,
+                    self._pools.provisioned_role(env) is True,
                 )
             )
 

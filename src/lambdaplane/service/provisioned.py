@@ -29,7 +29,11 @@ from lambdaplane.service.functions import DEFAULT_PAGE, is_alias
 from lambdaplane.service.names import MAX_NAME_LENGTH, Scope
 from lambdaplane.store import AliasRepository, FunctionRepository
 from lambdaplane.store.functions import LATEST
-from lambdaplane.store.provisioned import ProvisionedConfigRepository, StoredProvisionedConfig
+from lambdaplane.store.provisioned import (
+    Billing,
+    ProvisionedConfigRepository,
+    StoredProvisionedConfig,
+)
 
 NOT_PUBLISHED = (
     "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
@@ -83,7 +87,7 @@ class ProvisionedConcurrencyService:
         self._check_overlap(name, qualifier, version)
         self._check_limits(name, qualifier, requested)
         stored = StoredProvisionedConfig(name, qualifier, requested, self._clock())
-        if not self._configs.put(stored):
+        if not self._configs.put(stored, self._billing(name, version)):
             raise self.scope.not_found(name, qualifier)
         self._allocations.changed(name, qualifier)
         return self._rendered(stored)
@@ -171,6 +175,14 @@ class ProvisionedConcurrencyService:
         elif len(name) > MAX_NAME_LENGTH or self._functions.get(name, version) is None:
             raise self.scope.not_found(name, qualifier)
         return name, qualifier, version
+
+    def _billing(self, name: str, version: str) -> Billing:
+        """The memory and architecture the provisioned environments of ``version`` bill."""
+        fn = self._functions.get(name, version)
+        if fn is None:
+            raise self.scope.not_found(name, version)
+        architecture = (fn.config.get("Architectures") or ("x86_64",))[0]
+        return Billing(int(fn.config["MemorySize"]), architecture)
 
     def _check_overlap(self, name: str, qualifier: str, version: str) -> None:
         """A version is provisioned once: by itself, or through one alias."""

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from lambdaplane.store.provisioned import end_billing
 from lambdaplane.store.schema import (
     function_aliases,
     function_policies,
@@ -51,6 +52,8 @@ class AliasRepository:
 
     def __init__(self, engine: sa.Engine, account_id: str, region: str) -> None:
         self._engine = engine
+        self._account_id = account_id
+        self._region = region
         self._scope = sa.and_(functions.c.account_id == account_id, functions.c.region == region)
 
     def _function_id(self, function_name: str) -> sa.ScalarSelect[int]:
@@ -145,6 +148,7 @@ class AliasRepository:
                     provisioned_concurrency_configs.c.qualifier == name,
                 )
             )
+            end_billing(conn, self._account_id, self._region, function_name, name)
         return result.rowcount == 1
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from lambdaplane.store.provisioned import end_billing
 from lambdaplane.store.schema import (
     function_aliases,
     function_policies,
@@ -204,6 +205,7 @@ class FunctionRepository:
                     provisioned_concurrency_configs.c.qualifier == version,
                 )
             )
+            end_billing(conn, self._account_id, self._region, name, version)
         return result.rowcount == 1
 
     def get(
@@ -305,6 +307,7 @@ class FunctionRepository:
                     provisioned_concurrency_configs.c.function_id == function_id
                 )
             )
+            end_billing(conn, self._account_id, self._region, name)
             conn.execute(functions.delete().where(functions.c.id == function_id))
         return True
 

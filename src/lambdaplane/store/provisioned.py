@@ -1,13 +1,20 @@
-"""Provisioned concurrency config rows: put (insert or replace), read, list, delete."""
+"""Provisioned concurrency config rows: put (insert or replace), read, list, delete.
+
+Every write that starts, changes or ends a configuration also opens or closes its
+billing period (``provisioned_usage``) in the same transaction, so the bill follows the
+configs exactly: ``end_billing`` is called by the deletes of configs, aliases, versions
+and functions alike.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from lambdaplane.store.schema import functions
+from lambdaplane.store.schema import functions, provisioned_usage
 from lambdaplane.store.schema import provisioned_concurrency_configs as table
 
 
@@ -29,15 +36,48 @@ def _row(row: Any) -> StoredProvisionedConfig:
     return StoredProvisionedConfig(name, qualifier, int(requested), float(modified))
 
 
+@dataclass(frozen=True)
+class Billing:
+    """What a configuration bills: the version's memory and architecture when it was put."""
+
+    memory_mb: int
+    architecture: str
+
+
+def end_billing(
+    conn: sa.Connection,
+    account_id: str,
+    region: str,
+    function_name: str,
+    qualifier: str | None = None,
+    at_ms: int | None = None,
+) -> None:
+    """Close the open billing periods of a function's configs (of one qualifier, or all)."""
+    u = provisioned_usage.c
+    query = provisioned_usage.update().where(
+        u.account_id == account_id,
+        u.region == region,
+        u.function_name == function_name,
+        u.end_ms.is_(None),
+    )
+    if qualifier is not None:
+        query = query.where(u.qualifier == qualifier)
+    conn.execute(query.values(end_ms=int(time.time() * 1000) if at_ms is None else at_ms))
+
+
 class ProvisionedConfigRepository:
     """Provisioned concurrency configs of the functions of one account and region."""
 
     def __init__(self, engine: sa.Engine, account_id: str, region: str) -> None:
         self._engine = engine
+        self._account_id = account_id
+        self._region = region
         self._scope = sa.and_(functions.c.account_id == account_id, functions.c.region == region)
 
-    def put(self, config: StoredProvisionedConfig) -> bool:
-        """Insert or replace the config of its qualifier; False if the function vanished."""
+    def put(self, config: StoredProvisionedConfig, billing: Billing) -> bool:
+        """Insert or replace the config of its qualifier, ending the billing period of the
+        one it replaces and starting its own; False if the function vanished."""
+        at_ms = int(config.last_modified * 1000)
         with self._engine.begin() as conn:
             function_id = conn.execute(
                 sa.select(functions.c.id).where(
@@ -58,6 +98,20 @@ class ProvisionedConfigRepository:
                         function_id=function_id, qualifier=config.qualifier, **values
                     )
                 )
+            scope = (self._account_id, self._region, config.function_name)
+            end_billing(conn, *scope, config.qualifier, at_ms)
+            conn.execute(
+                provisioned_usage.insert().values(
+                    account_id=self._account_id,
+                    region=self._region,
+                    function_name=config.function_name,
+                    qualifier=config.qualifier,
+                    concurrency=config.requested,
+                    memory_mb=billing.memory_mb,
+                    architecture=billing.architecture,
+                    start_ms=at_ms,
+                )
+            )
         return True
 
     def get(self, function_name: str, qualifier: str) -> StoredProvisionedConfig | None:
@@ -103,4 +157,5 @@ class ProvisionedConfigRepository:
                     table.c.function_id == function_id, table.c.qualifier == qualifier
                 )
             )
+            end_billing(conn, self._account_id, self._region, function_name, qualifier)
         return result.rowcount == 1

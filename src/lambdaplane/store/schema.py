@@ -238,7 +238,34 @@ usage_records = sa.Table(
     sa.Column("memory_mb", sa.Integer, nullable=False),
     sa.Column("architecture", sa.String(16), nullable=False),
     sa.Column("ephemeral_mb", sa.Integer, nullable=False),
+    # Ran on a provisioned environment: billed at the provisioned duration price.
+    sa.Column("provisioned", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_usage_records_time", "timestamp"),
+)
+
+# Provisioned concurrency as billed: one period per configuration of a version or alias,
+# from the Put that set it until the Put that changed it or the delete (of the config,
+# the alias, the version or the function) that ended it; ``end_ms`` is NULL while it lasts.
+# Kept apart from the configs, like usage_records, so a bill outlives what it bills.
+provisioned_usage = sa.Table(
+    "provisioned_usage",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("function_name", sa.String(64), nullable=False),
+    sa.Column("qualifier", sa.String(128), nullable=False),
+    sa.Column("concurrency", sa.Integer, nullable=False),
+    sa.Column("memory_mb", sa.Integer, nullable=False),
+    sa.Column("architecture", sa.String(16), nullable=False),
+    sa.Column("start_ms", sa.BigInteger, nullable=False),
+    sa.Column("end_ms", sa.BigInteger, nullable=True),
+    sa.Index("ix_provisioned_usage_function", "account_id", "region", "function_name"),
 )
 
 # Event source mappings (docs/esm.md). ``config`` is the mapping in the API's shape with

@@ -8,17 +8,20 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from lambdaplane.store.schema import usage_records
+from lambdaplane.store.schema import provisioned_usage, usage_records
 
-# 10 placeholders a row: 10,000 a statement, under SQLite's limit since 3.32 (32,766) and
+# AWS bills provisioned concurrency "rounded up to the nearest 5 minutes".
+BILLING_STEP_MS = 5 * 60 * 1000
+
+# 11 placeholders a row: 11,000 a statement, under SQLite's limit since 3.32 (32,766) and
 # PostgreSQL's (65,535); an older SQLite allows 999.
 ROWS_PER_STATEMENT = 1000
 ROWS_PER_STATEMENT_OLD_SQLITE = 90
 
 # What the invoke path hands over per invocation, as a plain tuple (no object per call):
 # (timestamp ms, function name, version, request id, billed ms, memory MB, architecture,
-#  ephemeral storage MB)
-UsageRow = tuple[int, str, str, str, int, int, str, int]
+#  ephemeral storage MB, ran on a provisioned environment)
+UsageRow = tuple[int, str, str, str, int, int, str, int, bool]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,23 @@ class UsageTotal:
     ephemeral_mb: int
     requests: int
     billed_ms: int
+    provisioned: bool = False  # run by provisioned environments (another duration price)
+
+
+@dataclass(frozen=True)
+class ProvisionedPeriod:
+    """A provisioned concurrency configuration, for as long as it lasted (``end_ms`` None:
+    it still does)."""
+
+    account_id: str
+    region: str
+    function_name: str
+    qualifier: str
+    concurrency: int
+    memory_mb: int
+    architecture: str
+    start_ms: int
+    end_ms: int | None
 
 
 class UsageRepository:
@@ -58,10 +78,10 @@ class UsageRepository:
         if not rows:
             return
         mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
-        one = f"({', '.join([mark] * 10)})"
+        one = f"({', '.join([mark] * 11)})"
         head = (
             "INSERT INTO usage_records (account_id, region, timestamp, function_name, version, "
-            "request_id, billed_ms, memory_mb, architecture, ephemeral_mb) VALUES "
+            "request_id, billed_ms, memory_mb, architecture, ephemeral_mb, provisioned) VALUES "
         )
         scope = (self._account_id, self._region)
         size = self._rows_per_statement
@@ -90,6 +110,7 @@ class UsageRepository:
             u.architecture,
             u.memory_mb,
             u.ephemeral_mb,
+            u.provisioned,
         )
         query = (
             sa.select(*keys, sa.func.count(), sa.func.sum(u.billed_ms))
@@ -110,10 +131,49 @@ class UsageRepository:
                     row[3],
                     int(row[4]),
                     int(row[5]),
-                    int(row[6]),
                     int(row[7]),
+                    int(row[8]),
+                    bool(row[6]),
                 )
                 for row in conn.execute(query)
+            ]
+
+    def provisioned_periods(
+        self,
+        since_ms: int,
+        until_ms: int,
+        function_name: str | None = None,
+        region: str | None = None,
+    ) -> list[ProvisionedPeriod]:
+        """Provisioned concurrency periods that may bill time in [since, until): those that
+        started before ``until`` and had not ended before ``since``."""
+        p = provisioned_usage.c
+        query = (
+            sa.select(provisioned_usage)
+            .where(
+                p.start_ms < until_ms,
+                sa.or_(p.end_ms.is_(None), p.end_ms >= since_ms),
+            )
+            .order_by(p.start_ms, p.id)
+        )
+        if function_name is not None:
+            query = query.where(p.function_name == function_name)
+        if region is not None:
+            query = query.where(p.region == region)
+        with self._engine.connect() as conn:
+            return [
+                ProvisionedPeriod(
+                    r.account_id,
+                    r.region,
+                    r.function_name,
+                    r.qualifier,
+                    int(r.concurrency),
+                    int(r.memory_mb),
+                    r.architecture,
+                    int(r.start_ms),
+                    None if r.end_ms is None else int(r.end_ms),
+                )
+                for r in conn.execute(query)
             ]
 
     def records(self, function_name: str | None = None) -> list[dict[str, object]]:

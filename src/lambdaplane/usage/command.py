@@ -77,6 +77,7 @@ def run(options: UsageOptions, out: TextIO = sys.stdout, err: TextIO = sys.stder
             until_ms,
             options.function,
             options.region,
+            repository.provisioned_periods,
         )
     except PriceFileError as exc:
         print(f"lambdaplane usage: {exc}", file=err)

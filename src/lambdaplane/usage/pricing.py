@@ -1,4 +1,6 @@
-"""Lambda's price list and what usage costs under it: requests, tiered GB-seconds, storage.
+"""Lambda's price list and what usage costs under it: requests, tiered GB-seconds, storage,
+and provisioned concurrency (configured GB-seconds, and the lower duration price of the
+invocations provisioned environments run; neither is tiered).
 
 Amounts are ``Decimal``s and every step is exact: a GB-second is
 ``billed_ms x memory_mb / 1,024,000`` (a finite decimal), and prices are decimals.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import decimal
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -24,6 +26,7 @@ __all__ = [
     "MB_MS_PER_GB_SECOND",
     "PriceFileError",
     "PriceList",
+    "ProvisionedPrices",
     "Tier",
     "gb_seconds",
     "load_prices",
@@ -50,6 +53,12 @@ class Tier:
 
 
 @dataclass(frozen=True)
+class ProvisionedPrices:
+    concurrency: Decimal  # per GB-second configured
+    duration: Decimal  # per GB-second of invocations on provisioned environments
+
+
+@dataclass(frozen=True)
 class PriceList:
     currency: str
     request_price: Decimal  # per request
@@ -57,6 +66,16 @@ class PriceList:
     ephemeral_included_mb: int
     ephemeral_price: Decimal  # per GB-second of storage above the included amount
     source: str  # the file it came from, or BUILT_IN
+    provisioned: dict[str, ProvisionedPrices] = field(default_factory=dict)  # by architecture
+
+    def provisioned_prices(self, architecture: str) -> ProvisionedPrices:
+        try:
+            return self.provisioned[architecture]
+        except KeyError:
+            raise PriceFileError(
+                f"{self.source} has no provisioned concurrency prices for architecture "
+                f"{architecture!r}"
+            ) from None
 
     def tiers(self, architecture: str) -> tuple[Tier, ...]:
         try:
@@ -146,6 +165,15 @@ def _parse(document: Any, source: str) -> PriceList:
         if not tiers:
             raise PriceFileError(f"{source}: duration.{architecture} has no tiers")
         duration[str(architecture)] = tuple(tiers)
+    provisioned = {
+        str(architecture): ProvisionedPrices(
+            _amount(entry["price_per_gb_second"], f"provisioned_concurrency.{architecture}"),
+            _amount(
+                entry["duration_price_per_gb_second"], f"provisioned_concurrency.{architecture}"
+            ),
+        )
+        for architecture, entry in (document.get("provisioned_concurrency") or {}).items()
+    }
     storage = document.get("ephemeral_storage") or {}
     per_million = _amount(document["requests"]["price_per_million"], "requests.price_per_million")
     return PriceList(
@@ -155,4 +183,5 @@ def _parse(document: Any, source: str) -> PriceList:
         ephemeral_included_mb=int(_amount(storage.get("included_mb", 512), "included_mb")),
         ephemeral_price=_amount(storage.get("price_per_gb_second", 0), "ephemeral price"),
         source=source,
+        provisioned=provisioned,
     )

@@ -5,6 +5,10 @@ at the start of each (UTC) month, and each piece is priced knowing what its mont
 used before it. When a piece straddles a tier boundary, each function gets the piece's
 cost of each tier in proportion to its GB-seconds (AWS bills the account, not the
 function, so any split is a convention; within one tier it is simply GB-s x price).
+Provisioned concurrency is billed apart: each configuration's period (from the Put
+that set it to the change or delete that ended it, rounded up to whole 5 minutes as AWS
+rounds it) at concurrency x memory, and the invocations provisioned environments ran at
+the provisioned duration price; neither counts towards, or is priced by, the tiers.
 Everything is exact ``Decimal`` arithmetic; output rounds nothing in JSON.
 """
 
@@ -18,13 +22,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from lambdaplane.store.usage import UsageTotal
+from lambdaplane.store.usage import BILLING_STEP_MS, ProvisionedPeriod, UsageTotal
 from lambdaplane.usage.pricing import CONTEXT, PriceList, gb_seconds, tier_portions
 
 __all__ = ["Charges", "UsageReport", "build_report", "month_pieces"]
 
 # (since ms, until ms, function or None, region or None) -> totals in [since, until)
 Totals = Callable[[int, int, str | None, str | None], list[UsageTotal]]
+# the same arguments -> the provisioned concurrency periods that may bill in [since, until)
+Periods = Callable[[int, int, str | None, str | None], list[ProvisionedPeriod]]
 ZERO = Decimal(0)
 
 
@@ -39,11 +45,15 @@ class Charges:
     request_cost: Decimal = ZERO
     duration_cost: Decimal = ZERO
     storage_cost: Decimal = ZERO
+    provisioned_gb_seconds: Decimal = ZERO  # provisioned concurrency configured
+    provisioned_cost: Decimal = ZERO
 
     @property
     def total_cost(self) -> Decimal:
         with decimal.localcontext(CONTEXT):
-            return self.request_cost + self.duration_cost + self.storage_cost
+            return (
+                self.request_cost + self.duration_cost + self.storage_cost + self.provisioned_cost
+            )
 
     def add(self, other: Charges) -> None:
         with decimal.localcontext(CONTEXT):
@@ -54,6 +64,8 @@ class Charges:
             self.request_cost += other.request_cost
             self.duration_cost += other.duration_cost
             self.storage_cost += other.storage_cost
+            self.provisioned_gb_seconds += other.provisioned_gb_seconds
+            self.provisioned_cost += other.provisioned_cost
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,10 +73,12 @@ class Charges:
             "billed_duration_ms": self.billed_ms,
             "gb_seconds": _text(self.gb_seconds),
             "ephemeral_storage_gb_seconds": _text(self.storage_gb_seconds),
+            "provisioned_concurrency_gb_seconds": _text(self.provisioned_gb_seconds),
             "cost": {
                 "requests": _text(self.request_cost),
                 "duration": _text(self.duration_cost),
                 "ephemeral_storage": _text(self.storage_cost),
+                "provisioned_concurrency": _text(self.provisioned_cost),
                 "total": _text(self.total_cost),
             },
         }
@@ -96,9 +110,16 @@ class UsageReport:
         return json.dumps(self.as_json(), indent=2)
 
     def to_text(self) -> str:
-        header = ("FUNCTION", "REQUESTS", "BILLED (s)", "GB-SECONDS", f"COST ({self.currency})")
-        rows = [_row(name, charges) for name, charges in sorted(self.functions.items())]
-        rows.append(_row("TOTAL", self.total))
+        # The provisioned column only when something was provisioned: most bills have none.
+        provisioned = bool(self.total.provisioned_gb_seconds)
+        header: tuple[str, ...] = ("FUNCTION", "REQUESTS", "BILLED (s)", "GB-SECONDS")
+        if provisioned:
+            header += ("PROVISIONED GB-S",)
+        header += (f"COST ({self.currency})",)
+        rows = [
+            _row(name, charges, provisioned) for name, charges in sorted(self.functions.items())
+        ]
+        rows.append(_row("TOTAL", self.total, provisioned))
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         lines = [
             f"Usage from {_iso(self.since_ms)} to {_iso(self.until_ms)} (prices: {self.prices})",
@@ -114,14 +135,16 @@ class UsageReport:
         return "\n".join(lines) + "\n"
 
 
-def _row(name: str, charges: Charges) -> tuple[str, str, str, str, str]:
-    return (
+def _row(name: str, charges: Charges, provisioned: bool) -> tuple[str, ...]:
+    cells: tuple[str, ...] = (
         name,
         f"{charges.requests:,}",
         _text(Decimal(charges.billed_ms) / 1000),
         _text(charges.gb_seconds),
-        _text(charges.total_cost.quantize(Decimal("1E-10"))),
     )
+    if provisioned:
+        cells += (_text(charges.provisioned_gb_seconds),)
+    return (*cells, _text(charges.total_cost.quantize(Decimal("1E-10"))))
 
 
 def _text(value: Decimal) -> str:
@@ -169,6 +192,7 @@ def build_report(
     until_ms: int,
     function: str | None = None,
     region: str | None = None,
+    periods: Periods | None = None,
 ) -> UsageReport:
     """Price the usage in [since, until), for one function or all; raises PriceFileError
     when the usage has an architecture the price list does not know."""
@@ -177,9 +201,41 @@ def build_report(
         for start, end in month_pieces(since_ms, until_ms):
             for name, charges in _price_piece(totals, prices, start, end, function, region).items():
                 report.functions.setdefault(name, Charges()).add(charges)
+        if periods is not None:
+            for period in periods(since_ms, until_ms, function, region):
+                billed = _price_period(prices, period, since_ms, until_ms)
+                if billed is not None:
+                    report.functions.setdefault(period.function_name, Charges()).add(billed)
         for charges in report.functions.values():
             report.total.add(charges)
     return report
+
+
+def billed_span(period: ProvisionedPeriod, since_ms: int, until_ms: int) -> int:
+    """Milliseconds of ``period`` billed in [since, until).
+
+    A period is billed in whole 5-minute steps from its start. The time it lasted counts
+    where it fell; the rest of its last step is billed at the moment it ended, in the
+    window holding that moment (so windows add up, and a report right after a delete
+    already shows the whole step). A period that lasts is billed up to ``until``."""
+    end = until_ms if period.end_ms is None else period.end_ms
+    span = max(0, min(end, until_ms) - max(period.start_ms, since_ms))
+    if period.end_ms is not None and since_ms <= period.end_ms < until_ms:
+        lasted = period.end_ms - period.start_ms
+        steps = max(1, -(-lasted // BILLING_STEP_MS))
+        span += steps * BILLING_STEP_MS - lasted
+    return span
+
+
+def _price_period(
+    prices: PriceList, period: ProvisionedPeriod, since_ms: int, until_ms: int
+) -> Charges | None:
+    span = billed_span(period, since_ms, until_ms)
+    if span == 0:
+        return None
+    configured = gb_seconds(span * period.concurrency, period.memory_mb)
+    price = prices.provisioned_prices(period.architecture).concurrency
+    return Charges(provisioned_gb_seconds=configured, provisioned_cost=configured * price)
 
 
 def _price_piece(
@@ -197,6 +253,9 @@ def _price_piece(
     everyone = rows if function is None else totals(start, end, None, region)
     month = month_start_ms(start)
     earlier = totals(month, start, None, region) if start > month else []
+    # Only on-demand duration is tiered (and counts towards the tiers).
+    everyone = [row for row in everyone if not row.provisioned]
+    earlier = [row for row in earlier if not row.provisioned]
 
     def pool(row: UsageTotal) -> tuple[str, str, str]:
         return (row.account_id, row.region, row.architecture)
@@ -221,9 +280,11 @@ def _price_piece(
         used = gb_seconds(row.billed_ms, row.memory_mb)
         extra_mb = max(0, row.ephemeral_mb - prices.ephemeral_included_mb)
         storage = gb_seconds(row.billed_ms, extra_mb)
-        whole = used_now[key]
         duration_cost = ZERO
-        if whole:
+        whole = ZERO if row.provisioned else used_now[key]
+        if row.provisioned:
+            duration_cost = used * prices.provisioned_prices(row.architecture).duration
+        elif whole:
             for tier, portion in zip(prices.tiers(row.architecture), portions[key], strict=True):
                 # Multiply before dividing: within one tier the share is exactly GB-s x price.
                 duration_cost += used * portion / whole * tier.price

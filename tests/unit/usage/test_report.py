@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from lambdaplane.store import open_engine, upgrade
-from lambdaplane.store.usage import UsageRepository, UsageRow
+from lambdaplane.store.schema import provisioned_usage
+from lambdaplane.store.usage import ProvisionedPeriod, UsageRepository, UsageRow, UsageTotal
 from lambdaplane.usage.pricing import PriceList, Tier, load_prices
-from lambdaplane.usage.report import UsageReport, build_report, month_pieces
+from lambdaplane.usage.report import UsageReport, billed_span, build_report, month_pieces
 
 D = Decimal
 
@@ -36,6 +37,7 @@ def row(
     architecture: str = "x86_64",
     ephemeral_mb: int = 512,
     version: str = "$LATEST",
+    provisioned: bool = False,
 ) -> UsageRow:
     return (
         when,
@@ -46,6 +48,7 @@ def row(
         memory_mb,
         architecture,
         ephemeral_mb,
+        provisioned,
     )
 
 
@@ -56,7 +59,9 @@ def report_of(
     until: int,
     function: str | None = None,
 ) -> UsageReport:
-    return build_report(repository.totals, prices, since, until, function)
+    return build_report(
+        repository.totals, prices, since, until, function, None, repository.provisioned_periods
+    )
 
 
 def test_one_month_exactly(repository: UsageRepository) -> None:
@@ -139,10 +144,12 @@ def test_text_and_json(repository: UsageRepository) -> None:
         "billed_duration_ms": 3,
         "gb_seconds": "0.000375",
         "ephemeral_storage_gb_seconds": "0",
+        "provisioned_concurrency_gb_seconds": "0",
         "cost": {
             "requests": "0.0000004",
             "duration": "0.0000000062500125",
             "ephemeral_storage": "0",
+            "provisioned_concurrency": "0",
             "total": "0.0000004062500125",
         },
     }
@@ -156,3 +163,103 @@ def test_an_architecture_without_prices_is_an_error(repository: UsageRepository)
     repository.append([row(ms(2026, 11, 3), "f", 1, architecture="riscv64")])
     with pytest.raises(ValueError, match="riscv64"):
         report_of(repository, load_prices(), ms(2026, 11, 1), ms(2026, 11, 4))
+
+
+MINUTE = 60_000
+PC_X86, PC_DURATION_X86 = D("0.0000041667"), D("0.0000097222")
+PC_ARM = D("0.0000033334")
+
+
+def period(
+    function: str,
+    start: int,
+    end: int | None,
+    concurrency: int = 1,
+    memory_mb: int = 1024,
+    architecture: str = "x86_64",
+) -> ProvisionedPeriod:
+    return ProvisionedPeriod(
+        "000000000000", "us-east-1", function, "live", concurrency, memory_mb, architecture,
+        start, end,
+    )  # fmt: skip
+
+
+def test_provisioned_periods_bill_whole_five_minutes_from_their_start() -> None:
+    t = ms(2026, 11, 3)
+    day = (t, t + 24 * 60 * MINUTE)
+    assert billed_span(period("f", t, t + 7 * MINUTE), *day) == 10 * MINUTE
+    assert billed_span(period("f", t, t + 10 * MINUTE), *day) == 10 * MINUTE
+    assert billed_span(period("f", t, t + 1), *day) == 5 * MINUTE
+    assert billed_span(period("f", t, t), *day) == 5 * MINUTE  # put then deleted at once
+    # What it lasted counts where it fell, the rest of its last step where it ended: any
+    # split of the time adds up to the same.
+    seven = period("f", t, t + 7 * MINUTE)
+    assert billed_span(seven, t, t + 6 * MINUTE) == 6 * MINUTE
+    assert billed_span(seven, t + 6 * MINUTE, t + 60 * MINUTE) == 4 * MINUTE
+    assert billed_span(seven, t + 7 * MINUTE, t + 8 * MINUTE) == 3 * MINUTE  # ended then
+    assert billed_span(seven, t + 8 * MINUTE, t + 9 * MINUTE) == 0
+    assert billed_span(seven, t - MINUTE, t + 7 * MINUTE + 1) == 10 * MINUTE
+    # One still configured bills up to the end of the window.
+    assert billed_span(period("f", t, None), t - MINUTE, t + 42 * MINUTE) == 42 * MINUTE
+    assert billed_span(period("f", t, None), t + MINUTE, t + 2 * MINUTE) == MINUTE
+
+
+def test_provisioned_concurrency_as_in_aws_pricing_example() -> None:
+    """AWS's example: 1,024 MB, provisioned concurrency 1,000 for two hours is 7,200,000
+    GB-s at $0.0000041667; the invocations provisioned environments ran are billed at the
+    provisioned duration price, not tiered; requests as usual."""
+    t = ms(2026, 11, 3)
+    periods = [period("api", t, t + 120 * MINUTE, concurrency=1000)]
+
+    def totals(since: int, until: int, fn: str | None, region: str | None) -> list[UsageTotal]:
+        return [
+            UsageTotal("000000000000", "us-east-1", "api", "x86_64", 1024, 512, 3, 3000, True),
+            UsageTotal("000000000000", "us-east-1", "api", "x86_64", 1024, 512, 1, 1000, False),
+        ]
+
+    report = build_report(totals, load_prices(), t, t + 240 * MINUTE, periods=lambda *_: periods)
+    api = report.functions["api"]
+    assert api.provisioned_gb_seconds == D(7_200_000)
+    assert api.provisioned_cost == D(7_200_000) * PC_X86 == D("30.00024")
+    assert api.gb_seconds == D(4)
+    assert api.duration_cost == 3 * PC_DURATION_X86 + 1 * D("0.0000166667")
+    assert api.request_cost == 4 * D("0.0000002")
+    assert api.total_cost == api.provisioned_cost + api.duration_cost + api.request_cost
+    document = json.loads(report.to_json())
+    assert document["total"]["provisioned_concurrency_gb_seconds"] == "7200000"
+    assert document["total"]["cost"]["provisioned_concurrency"] == "30.00024"
+    header = report.to_text().splitlines()[2].split()
+    assert "PROVISIONED" in header
+
+
+def test_provisioned_periods_from_the_store(repository: UsageRepository) -> None:
+    """Periods come from provisioned_usage: arm64 is priced as arm64, a period that ended
+    before the window (by more than its rounding) bills nothing."""
+    t = ms(2026, 11, 3)
+    engine = repository._engine
+    with engine.begin() as conn:
+        for p in [
+            period("arm", t, None, concurrency=2, memory_mb=512, architecture="arm64"),
+            period("old", t - 60 * MINUTE, t - 30 * MINUTE),
+        ]:
+            conn.execute(
+                provisioned_usage.insert().values(
+                    account_id=p.account_id, region=p.region, function_name=p.function_name,
+                    qualifier=p.qualifier, concurrency=p.concurrency, memory_mb=p.memory_mb,
+                    architecture=p.architecture, start_ms=p.start_ms, end_ms=p.end_ms,
+                )
+            )  # fmt: skip
+    report = report_of(repository, load_prices(), t, t + 60 * MINUTE)
+    assert set(report.functions) == {"arm"}
+    arm = report.functions["arm"]
+    assert arm.provisioned_gb_seconds == 2 * D("0.5") * 3600
+    assert arm.provisioned_cost == 3600 * PC_ARM
+    assert [p.function_name for p in repository.provisioned_periods(t, t + MINUTE)] == ["arm"]
+    assert [p.function_name for p in repository.provisioned_periods(0, t)] == ["old"]
+
+
+def test_provisioned_usage_needs_provisioned_prices(repository: UsageRepository) -> None:
+    repository.append([row(ms(2026, 11, 3), "f", 5, provisioned=True)])
+    flat = PriceList("USD", D(0), {"x86_64": (Tier(None, D(1)),)}, 512, D(0), "flat.json")
+    with pytest.raises(ValueError, match="no provisioned concurrency prices"):
+        report_of(repository, flat, ms(2026, 11, 1), ms(2026, 11, 4))
