@@ -63,6 +63,12 @@ class Batch:
         self.items.append(item)
         self.encoded.append(encoded)
 
+    def replace(self, index: int, item: Any, encoded: bytes) -> None:
+        """Put ``item`` in the place of the one at ``index`` (the same record, received again)."""
+        self._bytes += len(encoded) - len(self.encoded[index])
+        self.items[index] = item
+        self.encoded[index] = encoded
+
     @property
     def full(self) -> bool:
         return len(self.items) >= self.size

@@ -222,6 +222,10 @@ class SqsPoller:
                 self._carry = carried[n:]
                 return batch
             batch.add(item, item.encoded, ctx.clock())
+        # Where each message of the batch is: one received twice (parallel receives may both
+        # get it, and a standard queue may redeliver) is kept once, with its newest receipt
+        # handle, the only one SQS promises to delete it with.
+        positions = {item.record["messageId"]: n for n, item in enumerate(batch.items)}
         drained = False  # the queue had nothing more at the last look
         while not ctx.stopping.is_set() and not batch.due(ctx.clock()):
             remaining = batch.remaining(ctx.clock())
@@ -250,16 +254,23 @@ class SqsPoller:
                 self._pause = max(self._pause, 1.0)
                 break
             drained = not messages
-            ctx.metrics.polled(len(messages))
             full = False
+            again = 0
             for message in messages:
                 record = sqs_record(message, self._arn, ctx.region)
                 item = _Received(record, record_bytes(record))
+                known = positions.get(record["messageId"])
+                if known is not None:
+                    batch.replace(known, item, item.encoded)
+                    again += 1
+                    continue
                 if full or not batch.fits(item.encoded) or batch.full:
                     full = True
                     self._carry.append(item)
                     continue
+                positions[record["messageId"]] = len(batch.items)
                 batch.add(item, item.encoded, ctx.clock())
+            ctx.metrics.polled(len(messages) - again)
             if full or (batch.items and mapping.maximum_batching_window <= 0):
                 break
         return batch

@@ -396,3 +396,50 @@ def test_fifo_failures(failed: set[str], expected: set[str]) -> None:
         {"messageId": "a3", "attributes": {"MessageGroupId": "a"}},
     ]
     assert fifo_failures(records, failed) == expected
+
+
+class RedeliveringQueue(FakeQueue):
+    """Gives its first message out again at the second receive (as parallel
+    ReceiveMessage calls, or a standard queue's redelivery, may), with a new receipt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.deleted_receipts: list[str] = []
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls == 2:
+            with self._lock:
+                first = next(iter(self.in_flight.values()))
+                self.visible.insert(0, first)
+        return super().receive_message(**kwargs)
+
+    def delete_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.deleted_receipts += [e["ReceiptHandle"] for e in kwargs["Entries"]]
+        return super().delete_message_batch(**kwargs)
+
+
+@sync
+async def test_a_message_received_twice_is_in_its_batch_once_with_its_newest_receipt() -> None:
+    queue = RedeliveringQueue()
+    harness = Harness({"BatchSize": 10, "MaximumBatchingWindowInSeconds": 1}, queue)
+    sent = queue.send("a", "b", "c")
+    await harness.run_until(lambda: len(queue.deleted) == 3)
+    (batch,) = harness.batches
+    assert sorted(r["messageId"] for r in batch) == sorted(sent)
+    assert sorted(queue.deleted_receipts) == ["r-m1-2", "r-m2-1", "r-m3-1"]
+    assert next(r for r in batch if r["messageId"] == "m1")["receiptHandle"] == "r-m1-2"
+    assert harness.metrics.counts.polled == 3
+
+
+def test_replacing_a_record_keeps_the_payload_size_right() -> None:
+    from lambdaplane.esm.batching import Batch, record_bytes
+
+    batch = Batch(size=10, window=1)
+    for record in ({"id": 1, "r": "a"}, {"id": 2, "r": "b"}):
+        batch.add(record, record_bytes(record), now=0.0)
+    newer = {"id": 1, "r": "a-longer-receipt"}
+    batch.replace(0, newer, record_bytes(newer))
+    assert batch.items[0] == newer and len(batch) == 2
+    assert batch.payload_bytes == len(batch.payload())
