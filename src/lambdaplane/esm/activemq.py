@@ -54,6 +54,7 @@ log = logging.getLogger("lambdaplane.esm.activemq")
 
 MAXIMUM_REDELIVERIES = 6  # ActiveMQ's default, which Lambda uses
 HEARTBEAT_MS = 10_000
+ERROR_FRAME_GRACE_SECONDS = 2.0  # for the listener to record an ERROR frame that ended a connect
 _REMEMBERED_FAILURES = 100_000  # message ids whose failures are counted, at most
 # STOMP headers that are not message properties: the frame's own, and the JMS headers
 # the event has fields for.
@@ -137,6 +138,7 @@ class _Listener(stomp.ConnectionListener):  # type: ignore[misc]
 
     def on_error(self, frame: Any) -> None:
         self._session.error = frame.headers.get("message") or str(frame.body or "")
+        self._session.error_seen.set()
 
     def on_disconnected(self) -> None:
         self._session.lost("the broker closed the connection")
@@ -159,6 +161,7 @@ class StompSession:
     ) -> None:
         self.inbox: asyncio.Queue[Delivery | SessionLost] = asyncio.Queue()
         self.error: str | None = None
+        self.error_seen = threading.Event()
         self._loop = asyncio.get_running_loop()
         self._queue = queue
         self._prefetch = prefetch
@@ -202,7 +205,15 @@ class StompSession:
 
     def _open(self, username: str, password: str) -> None:
         self._connection.connect(username, password, wait=False)
-        self._connection.transport.wait_for_connection(CONNECT_TIMEOUT_SECONDS)
+        transport = self._connection.transport
+        try:
+            transport.wait_for_connection(CONNECT_TIMEOUT_SECONDS)
+        except StompException:
+            # stomp.py ends this wait on an ERROR frame before it hands the frame to the
+            # listener: give the listener the moment it needs to record why.
+            if getattr(transport, "connection_error", False):
+                self.error_seen.wait(ERROR_FRAME_GRACE_SECONDS)
+            raise
         self._subscribe()
 
     def _disconnect_in_background(self) -> None:
