@@ -425,6 +425,43 @@ def test_cpu_limit_follows_the_policy(
         assert quota["cpu.max"] == "7236 100000"
 
 
+def test_every_process_is_in_the_environments_cgroups_from_the_start(
+    sandbox: BubblewrapSandbox, make_spec: SpecFactory
+) -> None:
+    """bwrap is started without forking the server (vfork, then a shell joins the cgroups
+    and execs bwrap): bwrap itself and everything under it are in the environment's
+    cgroups, and the shell is gone (bwrap has its pid)."""
+
+    async def check() -> None:
+        spec = make_spec("import time; print('up', flush=True); time.sleep(60)")
+        running = await sandbox.start(spec)
+        try:
+            assert running.process.stdout is not None
+            line = await asyncio.wait_for(running.process.stdout.readline(), TIMEOUT)
+            assert line == b"up\n"
+            assert running.cgroup is not None
+            wanted = {d.parent.parent.name: d for d in running.cgroup.directories}
+            pids = [running.pid]
+            for pid in pids:  # bwrap and all its descendants
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                pids += [int(c) for c in children]
+            assert len(pids) >= 3  # bwrap, the sandbox's pid 1, the script
+            assert Path(f"/proc/{running.pid}/comm").read_text().strip() == "bwrap"
+            for pid in pids:
+                lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+                paths = [line.split(":", 2)[2] for line in lines]
+                for directory in wanted.values():
+                    assert any(str(directory).endswith(path) and path != "/" for path in paths), (
+                        pid,
+                        lines,
+                        directory,
+                    )
+        finally:
+            await running.destroy()
+
+    asyncio.run(check())
+
+
 # -- destroy ----------------------------------------------------------------------------
 
 DAEMON = """

@@ -199,10 +199,19 @@ def test_concurrent_restores_are_separate(lam: Any, role: str, server: Any) -> N
 
     with ThreadPoolExecutor(2) as pool:
         futures = [pool.submit(held, tag) for tag in ("a", "b")]
-        # Both handlers wait for the flag: release them once two environments run them.
-        wait_for(lambda: len(restored_runtimes(name)) == 2)
+
+        # Both handlers wait for the flag: release them once two environments run them
+        # (a spare restored ahead of demand has run no handler, so it wrote no file).
+        def holding() -> list[int]:
+            return [
+                pid
+                for pid in restored_runtimes(name)
+                if any(Path(f"/proc/{pid}/root/tmp", tag).exists() for tag in ("a", "b"))
+            ]
+
+        wait_for(lambda: len(holding()) == 2)
         # Each in a memory cgroup of its own, limited to the function's MemorySize.
-        groups = {memory_cgroup(pid) for pid in restored_runtimes(name)}
+        groups = {memory_cgroup(pid) for pid in holding()}
         assert len(groups) == 2
         for group in groups:
             limit = Path("/sys/fs/cgroup/memory", group.lstrip("/"), "memory.limit_in_bytes")

@@ -7,10 +7,12 @@ is done with it (destroy is idempotent and safe after the process has exited).
 
 from __future__ import annotations
 
-import asyncio
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lambdaplane.sandbox.spec import SandboxSpec
+
+if TYPE_CHECKING:
+    from lambdaplane.sandbox.child import ChildProcess
 
 
 class SandboxError(Exception):
@@ -21,7 +23,7 @@ class RunningSandbox(Protocol):
     """One started environment. ``process`` has stdout/stderr pipes and stdin on /dev/null."""
 
     @property
-    def process(self) -> asyncio.subprocess.Process: ...
+    def process(self) -> ChildProcess: ...
 
     @property
     def pid(self) -> int:

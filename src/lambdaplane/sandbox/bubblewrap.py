@@ -28,12 +28,13 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
 from lambdaplane.sandbox.base import SandboxError
 from lambdaplane.sandbox.cgroups import CgroupManager, EnvironmentCgroup, ResourceLimits
+from lambdaplane.sandbox.child import ChildProcess
 from lambdaplane.sandbox.seccomp import build_filter
 from lambdaplane.sandbox.spec import SandboxSpec
 
@@ -202,7 +203,6 @@ class BubblewrapSandbox:
             seccomp_fd = _data_fd(self._seccomp if seccomp is None else seccomp, opened)
             etc_fds = {name: _data_fd(data, opened) for name, data in etc_files(spec).items()}
             attach = cgroup.attach_files() if cgroup is not None else ()
-            join_fds = tuple(_open_wronly(path, opened) for path in attach)
             argv = build_argv(
                 spec,
                 seccomp_fd,
@@ -216,23 +216,11 @@ class BubblewrapSandbox:
             # of the sandbox's pid 1 shows no host paths; the command stays visible.
             end = argv.index("--")
             args_fd = _data_fd(b"".join(arg.encode() + b"\0" for arg in argv[1:end]), opened)
-            loop = asyncio.get_running_loop()
-            # asyncio.create_subprocess_exec's own recipe, spelled out to keep the transport:
-            # destroy() must close it (its pipes) even if nobody read them to the end.
-            transport, protocol = await loop.subprocess_exec(
-                lambda: asyncio.subprocess.SubprocessStreamProtocol(limit=2**16, loop=loop),
-                argv[0],
-                "--args",
-                str(args_fd),
-                *argv[end:],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env={},
-                close_fds=True,
+            process = await ChildProcess.start(
+                [argv[0], "--args", str(args_fd), *argv[end:]],
                 pass_fds=(args_fd, seccomp_fd, *etc_fds.values(), *spec.pass_fds),
-                preexec_fn=_joiner(join_fds, run_as) if join_fds or run_as is not None else None,
-                start_new_session=True,
+                cgroup_procs=[str(path) for path in attach],
+                run_as=run_as,
             )
         except BaseException as exc:
             if cgroup is not None:
@@ -243,8 +231,7 @@ class BubblewrapSandbox:
         finally:
             for fd in opened:
                 os.close(fd)
-        process = asyncio.subprocess.Process(transport, protocol, loop)
-        return RunningBubblewrap(process, transport, cgroup, kill_timeout=self._kill_timeout)
+        return RunningBubblewrap(process, cgroup, kill_timeout=self._kill_timeout)
 
 
 def _discard(cgroup: EnvironmentCgroup) -> None:
@@ -265,44 +252,17 @@ def _data_fd(data: bytes, opened: list[int]) -> int:
     return fd
 
 
-def _open_wronly(path: Path, opened: list[int]) -> int:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    opened.append(fd)
-    return fd
-
-
-def _joiner(fds: tuple[int, ...], run_as: int | None = None) -> Callable[[], None]:
-    """A ``preexec_fn`` moving the forked child into the cgroups before it execs bwrap
-    (and, with ``run_as``, dropping to that uid and gid).
-
-    It runs between fork and exec, so it only makes system calls: no locks, no imports.
-    """
-
-    def join() -> None:
-        pid = str(os.getpid()).encode()
-        for fd in fds:
-            os.write(fd, pid)
-        if run_as is not None:
-            os.setgroups([])
-            os.setresgid(run_as, run_as, run_as)
-            os.setresuid(run_as, run_as, run_as)
-
-    return join
-
-
 class RunningBubblewrap:
     """A started bubblewrap sandbox; implements :class:`~.base.RunningSandbox`."""
 
     def __init__(
         self,
-        process: asyncio.subprocess.Process,
-        transport: asyncio.SubprocessTransport,
+        process: ChildProcess,
         cgroup: EnvironmentCgroup | None,
         *,
         kill_timeout: float,
     ) -> None:
         self.process = process
-        self._transport = transport
         self._cgroup = cgroup
         self._kill_timeout = kill_timeout
         self._lock = asyncio.Lock()
@@ -336,7 +296,7 @@ class RunningBubblewrap:
             except TimeoutError as exc:
                 raise SandboxError(f"bwrap {self.pid} did not exit after SIGKILL") from exc
             finally:
-                self._transport.close()  # kills bwrap if it is somehow still running
+                self.process.close()  # kills bwrap if it is somehow still running
             if self._cgroup is not None:
                 self._final = (self._cgroup.memory_peak_bytes(), self._cgroup.oom_killed())
                 await self._remove_cgroup(self._cgroup)
