@@ -270,3 +270,52 @@ def test_provisioned_concurrency_is_billed(server: ServerProcess, lam: Any) -> N
     assert "PROVISIONED GB-S" in text[2]
     assert text[-1].split()[:5] == ["TOTAL", "6", str(D(provisioned_ms + on_demand_ms) / 1000),
                                     entry["gb_seconds"], "75"]  # fmt: skip
+
+
+SNAP_CACHE, SNAP_RESTORE = D("0.0000015046"), D("0.0001397998")
+
+
+def test_snapstart_is_billed(server: ServerProcess, lam: Any) -> None:
+    """A SnapStart version: its snapshot is billed from when it is taken (a 3-hour minimum
+    once its version is deleted), each restore at its memory, and the restore's first
+    invocation bills its Restore Duration as REPORT's Billed Duration says."""
+    name = unique_name("snap")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=ROLE,
+        Handler="handler.handler",
+        Code={"ZipFile": make_zip({"handler.py": "def handler(event, context):\n    return 1\n"})},
+        MemorySize=256,
+        SnapStart={"ApplyOn": "PublishedVersions"},
+    )
+    wait_settled(lam, name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    deadline = time.monotonic() + 60
+    while (
+        lam.get_function(FunctionName=name, Qualifier=version)["Configuration"]["State"] != "Active"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    for _ in range(3):
+        lam.invoke(FunctionName=name, Qualifier=version, Payload=b"{}")["Payload"].read()
+
+    deadline = time.monotonic() + 30
+    while len(lines := reports(server, name)) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    while (entry := by_function(usage_json(server, "--function", name)).get(name)) is None or (
+        entry["requests"] < 3
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert entry["snapstart_restores"] == 1  # one environment, restored once
+    assert entry["billed_duration_ms"] == sum(ms for ms, _ in lines)  # restore included
+    cached = D(entry["snapstart_cache_gb_seconds"])
+    assert 0 < cached < 60 * D("0.25")  # a quarter GB, cached for seconds so far
+    restore_cost = D("0.25") * SNAP_RESTORE
+    assert D(entry["cost"]["snapstart"]) == cached * SNAP_CACHE + restore_cost
+
+    lam.delete_function(FunctionName=name, Qualifier=version)
+    entry = by_function(usage_json(server, "--function", name))[name]
+    assert D(entry["snapstart_cache_gb_seconds"]) == D(3 * 3600) * D("0.25")  # the minimum

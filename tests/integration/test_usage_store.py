@@ -20,14 +20,14 @@ def test_usage_repository(engine: sa.Engine) -> None:
     west = UsageRepository(engine, "000000000000", "eu-west-1")
     east.append(
         [
-            (1000, "f", "$LATEST", "r1", 3, 128, "x86_64", 512, False),
-            (1001, "f", "1", "r2", 7, 128, "x86_64", 512, False),
-            (1002, "f", "1", "r3", 900_000, 10240, "arm64", 10240, False),
-            (1003, "f", "1", "r6", 4, 128, "x86_64", 512, True),
-            (2000, "g", "$LATEST", "r4", 1, 128, "x86_64", 512, False),
+            (1000, "f", "$LATEST", "r1", 3, 128, "x86_64", 512, False, False),
+            (1001, "f", "1", "r2", 7, 128, "x86_64", 512, False, False),
+            (1002, "f", "1", "r3", 900_000, 10240, "arm64", 10240, False, False),
+            (1003, "f", "1", "r6", 4, 128, "x86_64", 512, True, False),
+            (2000, "g", "$LATEST", "r4", 1, 128, "x86_64", 512, False, False),
         ]
     )
-    west.append([(1500, "f", "$LATEST", "r5", 2, 128, "x86_64", 512, False)])
+    west.append([(1500, "f", "$LATEST", "r5", 2, 128, "x86_64", 512, False, False)])
     east.append([])
     assert east.totals(1000, 2000) == [
         UsageTotal("000000000000", "eu-west-1", "f", "x86_64", 128, 512, 1, 2),
@@ -49,7 +49,7 @@ def test_many_rows_go_in_several_statements(engine: sa.Engine) -> None:
     upgrade(engine)
     repository = UsageRepository(engine, "000000000000", "us-east-1")
     rows = [
-        (5000 + i, "many", "$LATEST", f"r{i}", i % 7 + 1, 128, "x86_64", 512, False)
+        (5000 + i, "many", "$LATEST", f"r{i}", i % 7 + 1, 128, "x86_64", 512, False, False)
         for i in range(2500)
     ]
     repository.append(rows)

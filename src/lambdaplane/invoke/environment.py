@@ -101,6 +101,7 @@ class Outcome:
     error_type: str | None = None
     duration_ms: float = 0.0  # the invocation's Duration, as REPORT gives it
     init_duration_ms: float | None = None  # REPORT's Init Duration (an environment's first)
+    restore_duration_ms: float | None = None  # REPORT's Restore Duration (a restore's first)
     max_memory_bytes: int | None = None  # the peak behind REPORT's Max Memory Used
     streamed: bool = False  # the runtime streamed its response (its bytes went to the sink)
 
@@ -702,6 +703,7 @@ class Environment:
         restore, self.restore_duration_ms = self.restore_duration_ms, None
         peak = self._memory_peak()
         outcome.init_duration_ms, outcome.max_memory_bytes = init, peak  # for metrics and usage
+        outcome.restore_duration_ms = restore
         # Text names the error type of a failed environment only; JSON records of any failure.
         failed = outcome.report_status is not None and (
             self.log.format.json or (outcome.report_status == "error" and not outcome.healthy)

@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -536,17 +537,22 @@ class InvokeService:
                 outcome.max_memory_bytes,
             )
         if self._usage is not None:
+            restore = outcome.restore_duration_ms  # a SnapStart restore's first invocation
+            billed = billed_ms(outcome.duration_ms, outcome.init_duration_ms)
+            if restore is not None:  # REPORT's Billed Duration has the Billed Restore Duration
+                billed += math.ceil(restore)
             self._usage.add(
                 (
                     int(time.time() * 1000),
                     stored.name,
                     image.version,
                     request_id,
-                    billed_ms(outcome.duration_ms, outcome.init_duration_ms),
+                    billed,
                     image.memory_mb,
                     (stored.config.get("Architectures") or ("x86_64",))[0],
                     image.tmp_mb,
                     self._pools.provisioned_role(env) is True,
+                    restore is not None,
                 )
             )
 

@@ -503,6 +503,11 @@ class FunctionService:
                 config=config,
             )
             if self._functions.replace(updated, current.revision_id):
+                if failure is None:  # the snapshot is cached, and billed, until it is deleted
+                    architecture = (config.get("Architectures") or ("x86_64",))[0]
+                    self._functions.bill_snapshot(
+                        name, version, int(config["MemorySize"]), architecture
+                    )
                 self._changed(name)
                 return
 

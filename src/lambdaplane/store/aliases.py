@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from lambdaplane.store.provisioned import end_billing
+from lambdaplane.store.provisioned import PROVISIONED, end_billing
 from lambdaplane.store.schema import (
     function_aliases,
     function_policies,
@@ -148,7 +148,7 @@ class AliasRepository:
                     provisioned_concurrency_configs.c.qualifier == name,
                 )
             )
-            end_billing(conn, self._account_id, self._region, function_name, name)
+            end_billing(conn, self._account_id, self._region, function_name, name, kind=PROVISIONED)
         return result.rowcount == 1
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from lambdaplane.store.provisioned import end_billing
+from lambdaplane.store.provisioned import Billing, end_billing, start_snapshot_billing
 from lambdaplane.store.schema import (
     function_aliases,
     function_policies,
@@ -283,6 +283,11 @@ class FunctionRepository:
                 .values(**_values(fn))
             )
         return result.rowcount == 1
+
+    def bill_snapshot(self, name: str, version: str, memory_mb: int, architecture: str) -> None:
+        """Start billing the cached snapshot of a SnapStart version (until it is deleted)."""
+        billing = Billing(memory_mb, architecture)
+        start_snapshot_billing(self._engine, self._account_id, self._region, name, version, billing)
 
     def delete(self, name: str) -> bool:
         """Delete the function with all its versions, aliases and policies; False if it did

@@ -44,6 +44,9 @@ class Billing:
     architecture: str
 
 
+PROVISIONED, SNAPSTART = "provisioned", "snapstart"  # provisioned_usage.kind
+
+
 def end_billing(
     conn: sa.Connection,
     account_id: str,
@@ -51,8 +54,10 @@ def end_billing(
     function_name: str,
     qualifier: str | None = None,
     at_ms: int | None = None,
+    kind: str | None = None,
 ) -> None:
-    """Close the open billing periods of a function's configs (of one qualifier, or all)."""
+    """Close the open billing periods of a function (of one qualifier, or all; of one
+    kind, or all: a deleted version ends its provisioned concurrency and its snapshot)."""
     u = provisioned_usage.c
     query = provisioned_usage.update().where(
         u.account_id == account_id,
@@ -62,6 +67,8 @@ def end_billing(
     )
     if qualifier is not None:
         query = query.where(u.qualifier == qualifier)
+    if kind is not None:
+        query = query.where(u.kind == kind)
     conn.execute(query.values(end_ms=int(time.time() * 1000) if at_ms is None else at_ms))
 
 
@@ -99,13 +106,14 @@ class ProvisionedConfigRepository:
                     )
                 )
             scope = (self._account_id, self._region, config.function_name)
-            end_billing(conn, *scope, config.qualifier, at_ms)
+            end_billing(conn, *scope, config.qualifier, at_ms, PROVISIONED)
             conn.execute(
                 provisioned_usage.insert().values(
                     account_id=self._account_id,
                     region=self._region,
                     function_name=config.function_name,
                     qualifier=config.qualifier,
+                    kind=PROVISIONED,
                     concurrency=config.requested,
                     memory_mb=billing.memory_mb,
                     architecture=billing.architecture,
@@ -157,5 +165,34 @@ class ProvisionedConfigRepository:
                     table.c.function_id == function_id, table.c.qualifier == qualifier
                 )
             )
-            end_billing(conn, self._account_id, self._region, function_name, qualifier)
+            end_billing(
+                conn, self._account_id, self._region, function_name, qualifier, kind=PROVISIONED
+            )
         return result.rowcount == 1
+
+
+def start_snapshot_billing(
+    engine: sa.Engine,
+    account_id: str,
+    region: str,
+    function_name: str,
+    version: str,
+    billing: Billing,
+    at_ms: int | None = None,
+) -> None:
+    """A SnapStart version's snapshot is cached from now until the version is deleted."""
+    with engine.begin() as conn:
+        end_billing(conn, account_id, region, function_name, version, at_ms, SNAPSTART)
+        conn.execute(
+            provisioned_usage.insert().values(
+                account_id=account_id,
+                region=region,
+                function_name=function_name,
+                qualifier=version,
+                kind=SNAPSTART,
+                concurrency=1,
+                memory_mb=billing.memory_mb,
+                architecture=billing.architecture,
+                start_ms=int(time.time() * 1000) if at_ms is None else at_ms,
+            )
+        )

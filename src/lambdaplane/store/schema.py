@@ -240,13 +240,17 @@ usage_records = sa.Table(
     sa.Column("ephemeral_mb", sa.Integer, nullable=False),
     # Ran on a provisioned environment: billed at the provisioned duration price.
     sa.Column("provisioned", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The first invocation of an environment restored from a SnapStart snapshot.
+    sa.Column("restored", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_usage_records_time", "timestamp"),
 )
 
-# Provisioned concurrency as billed: one period per configuration of a version or alias,
-# from the Put that set it until the Put that changed it or the delete (of the config,
-# the alias, the version or the function) that ended it; ``end_ms`` is NULL while it lasts.
-# Kept apart from the configs, like usage_records, so a bill outlives what it bills.
+# What is billed by time rather than by invocation, one period each: ``kind`` "provisioned"
+# for a provisioned concurrency configuration of a version or alias (from the Put that set
+# it until the Put that changed it or the delete of the config, the alias, the version or
+# the function), "snapstart" for a SnapStart version's cached snapshot (from the snapshot
+# until the version is deleted); ``end_ms`` is NULL while it lasts. Kept apart from what
+# it bills, like usage_records, so a bill outlives the function.
 provisioned_usage = sa.Table(
     "provisioned_usage",
     metadata,
@@ -260,6 +264,7 @@ provisioned_usage = sa.Table(
     sa.Column("region", sa.String(32), nullable=False),
     sa.Column("function_name", sa.String(64), nullable=False),
     sa.Column("qualifier", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="provisioned"),
     sa.Column("concurrency", sa.Integer, nullable=False),
     sa.Column("memory_mb", sa.Integer, nullable=False),
     sa.Column("architecture", sa.String(16), nullable=False),

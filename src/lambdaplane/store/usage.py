@@ -10,18 +10,20 @@ import sqlalchemy as sa
 
 from lambdaplane.store.schema import provisioned_usage, usage_records
 
-# AWS bills provisioned concurrency "rounded up to the nearest 5 minutes".
+# AWS bills provisioned concurrency "rounded up to the nearest 5 minutes", and a SnapStart
+# snapshot's cache for at least 3 hours.
 BILLING_STEP_MS = 5 * 60 * 1000
+SNAPSHOT_MINIMUM_MS = 3 * 3600 * 1000
 
-# 11 placeholders a row: 11,000 a statement, under SQLite's limit since 3.32 (32,766) and
+# 12 placeholders a row: 12,000 a statement, under SQLite's limit since 3.32 (32,766) and
 # PostgreSQL's (65,535); an older SQLite allows 999.
 ROWS_PER_STATEMENT = 1000
 ROWS_PER_STATEMENT_OLD_SQLITE = 90
 
 # What the invoke path hands over per invocation, as a plain tuple (no object per call):
 # (timestamp ms, function name, version, request id, billed ms, memory MB, architecture,
-#  ephemeral storage MB, ran on a provisioned environment)
-UsageRow = tuple[int, str, str, str, int, int, str, int, bool]
+#  ephemeral storage MB, ran on a provisioned environment, a SnapStart restore's first)
+UsageRow = tuple[int, str, str, str, int, int, str, int, bool, bool]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class UsageTotal:
     requests: int
     billed_ms: int
     provisioned: bool = False  # run by provisioned environments (another duration price)
+    restores: int = 0  # of them, first invocations of environments restored from a snapshot
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class ProvisionedPeriod:
     architecture: str
     start_ms: int
     end_ms: int | None
+    kind: str = "provisioned"  # or "snapstart": a cached snapshot (``concurrency`` is 1)
 
 
 class UsageRepository:
@@ -78,10 +82,11 @@ class UsageRepository:
         if not rows:
             return
         mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
-        one = f"({', '.join([mark] * 11)})"
+        one = f"({', '.join([mark] * 12)})"
         head = (
             "INSERT INTO usage_records (account_id, region, timestamp, function_name, version, "
-            "request_id, billed_ms, memory_mb, architecture, ephemeral_mb, provisioned) VALUES "
+            "request_id, billed_ms, memory_mb, architecture, ephemeral_mb, provisioned, restored) "
+            "VALUES "
         )
         scope = (self._account_id, self._region)
         size = self._rows_per_statement
@@ -113,7 +118,12 @@ class UsageRepository:
             u.provisioned,
         )
         query = (
-            sa.select(*keys, sa.func.count(), sa.func.sum(u.billed_ms))
+            sa.select(
+                *keys,
+                sa.func.count(),
+                sa.func.sum(u.billed_ms),
+                sa.func.sum(sa.case((u.restored, 1), else_=0)),
+            )
             .where(u.timestamp >= since_ms, u.timestamp < until_ms)
             .group_by(*keys)
             .order_by(*keys)
@@ -134,6 +144,7 @@ class UsageRepository:
                     int(row[7]),
                     int(row[8]),
                     bool(row[6]),
+                    int(row[9]),
                 )
                 for row in conn.execute(query)
             ]
@@ -172,6 +183,7 @@ class UsageRepository:
                     r.architecture,
                     int(r.start_ms),
                     None if r.end_ms is None else int(r.end_ms),
+                    r.kind,
                 )
                 for r in conn.execute(query)
             ]

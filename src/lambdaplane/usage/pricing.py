@@ -1,6 +1,7 @@
 """Lambda's price list and what usage costs under it: requests, tiered GB-seconds, storage,
-and provisioned concurrency (configured GB-seconds, and the lower duration price of the
-invocations provisioned environments run; neither is tiered).
+provisioned concurrency (configured GB-seconds, and the lower duration price of the
+invocations provisioned environments run; neither is tiered), and SnapStart's cache
+(GB-seconds a snapshot is kept) and restores (GB restored).
 
 Amounts are ``Decimal``s and every step is exact: a GB-second is
 ``billed_ms x memory_mb / 1,024,000`` (a finite decimal), and prices are decimals.
@@ -67,6 +68,8 @@ class PriceList:
     ephemeral_price: Decimal  # per GB-second of storage above the included amount
     source: str  # the file it came from, or BUILT_IN
     provisioned: dict[str, ProvisionedPrices] = field(default_factory=dict)  # by architecture
+    snapstart_cache: Decimal | None = None  # per GB-second a snapshot is cached
+    snapstart_restore: Decimal | None = None  # per GB restored
 
     def provisioned_prices(self, architecture: str) -> ProvisionedPrices:
         try:
@@ -76,6 +79,12 @@ class PriceList:
                 f"{self.source} has no provisioned concurrency prices for architecture "
                 f"{architecture!r}"
             ) from None
+
+    def snapstart_prices(self) -> tuple[Decimal, Decimal]:
+        """(cache per GB-second, restore per GB); PriceFileError if the list has none."""
+        if self.snapstart_cache is None or self.snapstart_restore is None:
+            raise PriceFileError(f"{self.source} has no snapstart prices")
+        return self.snapstart_cache, self.snapstart_restore
 
     def tiers(self, architecture: str) -> tuple[Tier, ...]:
         try:
@@ -174,6 +183,9 @@ def _parse(document: Any, source: str) -> PriceList:
         )
         for architecture, entry in (document.get("provisioned_concurrency") or {}).items()
     }
+    snapstart = document.get("snapstart") or {}
+    cache = snapstart.get("cache_price_per_gb_second")
+    restore = snapstart.get("restore_price_per_gb")
     storage = document.get("ephemeral_storage") or {}
     per_million = _amount(document["requests"]["price_per_million"], "requests.price_per_million")
     return PriceList(
@@ -184,4 +196,6 @@ def _parse(document: Any, source: str) -> PriceList:
         ephemeral_price=_amount(storage.get("price_per_gb_second", 0), "ephemeral price"),
         source=source,
         provisioned=provisioned,
+        snapstart_cache=None if cache is None else _amount(cache, "snapstart cache price"),
+        snapstart_restore=None if restore is None else _amount(restore, "snapstart restore price"),
     )

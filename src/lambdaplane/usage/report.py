@@ -9,6 +9,9 @@ Provisioned concurrency is billed apart: each configuration's period (from the P
 that set it to the change or delete that ended it, rounded up to whole 5 minutes as AWS
 rounds it) at concurrency x memory, and the invocations provisioned environments ran at
 the provisioned duration price; neither counts towards, or is priced by, the tiers.
+SnapStart (Python) bills each version's cached snapshot from when it is taken until the
+version is deleted (at least 3 hours) at memory x time, and each restore (the first
+invocation of a restored environment) at its memory in GB.
 Everything is exact ``Decimal`` arithmetic; output rounds nothing in JSON.
 """
 
@@ -22,7 +25,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from lambdaplane.store.usage import BILLING_STEP_MS, ProvisionedPeriod, UsageTotal
+from lambdaplane.store.usage import (
+    BILLING_STEP_MS,
+    SNAPSHOT_MINIMUM_MS,
+    ProvisionedPeriod,
+    UsageTotal,
+)
 from lambdaplane.usage.pricing import CONTEXT, PriceList, gb_seconds, tier_portions
 
 __all__ = ["Charges", "UsageReport", "build_report", "month_pieces"]
@@ -47,12 +55,19 @@ class Charges:
     storage_cost: Decimal = ZERO
     provisioned_gb_seconds: Decimal = ZERO  # provisioned concurrency configured
     provisioned_cost: Decimal = ZERO
+    snapstart_cache_gb_seconds: Decimal = ZERO  # snapshots cached
+    snapstart_restores: int = 0
+    snapstart_cost: Decimal = ZERO  # cache and restores
 
     @property
     def total_cost(self) -> Decimal:
         with decimal.localcontext(CONTEXT):
             return (
-                self.request_cost + self.duration_cost + self.storage_cost + self.provisioned_cost
+                self.request_cost
+                + self.duration_cost
+                + self.storage_cost
+                + self.provisioned_cost
+                + self.snapstart_cost
             )
 
     def add(self, other: Charges) -> None:
@@ -66,6 +81,9 @@ class Charges:
             self.storage_cost += other.storage_cost
             self.provisioned_gb_seconds += other.provisioned_gb_seconds
             self.provisioned_cost += other.provisioned_cost
+            self.snapstart_cache_gb_seconds += other.snapstart_cache_gb_seconds
+            self.snapstart_restores += other.snapstart_restores
+            self.snapstart_cost += other.snapstart_cost
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -74,11 +92,14 @@ class Charges:
             "gb_seconds": _text(self.gb_seconds),
             "ephemeral_storage_gb_seconds": _text(self.storage_gb_seconds),
             "provisioned_concurrency_gb_seconds": _text(self.provisioned_gb_seconds),
+            "snapstart_cache_gb_seconds": _text(self.snapstart_cache_gb_seconds),
+            "snapstart_restores": self.snapstart_restores,
             "cost": {
                 "requests": _text(self.request_cost),
                 "duration": _text(self.duration_cost),
                 "ephemeral_storage": _text(self.storage_cost),
                 "provisioned_concurrency": _text(self.provisioned_cost),
+                "snapstart": _text(self.snapstart_cost),
                 "total": _text(self.total_cost),
             },
         }
@@ -214,16 +235,20 @@ def build_report(
 def billed_span(period: ProvisionedPeriod, since_ms: int, until_ms: int) -> int:
     """Milliseconds of ``period`` billed in [since, until).
 
-    A period is billed in whole 5-minute steps from its start. The time it lasted counts
-    where it fell; the rest of its last step is billed at the moment it ended, in the
+    Provisioned concurrency is billed in whole 5-minute steps from its start, a SnapStart
+    snapshot for at least 3 hours. The time a period lasted counts where it fell; the
+    rest (of its last step, or of the minimum) is billed at the moment it ended, in the
     window holding that moment (so windows add up, and a report right after a delete
-    already shows the whole step). A period that lasts is billed up to ``until``."""
+    already shows it). A period that lasts is billed up to ``until``."""
     end = until_ms if period.end_ms is None else period.end_ms
     span = max(0, min(end, until_ms) - max(period.start_ms, since_ms))
     if period.end_ms is not None and since_ms <= period.end_ms < until_ms:
         lasted = period.end_ms - period.start_ms
-        steps = max(1, -(-lasted // BILLING_STEP_MS))
-        span += steps * BILLING_STEP_MS - lasted
+        if period.kind == "snapstart":
+            billed = max(lasted, SNAPSHOT_MINIMUM_MS)
+        else:
+            billed = max(1, -(-lasted // BILLING_STEP_MS)) * BILLING_STEP_MS
+        span += billed - lasted
     return span
 
 
@@ -234,6 +259,9 @@ def _price_period(
     if span == 0:
         return None
     configured = gb_seconds(span * period.concurrency, period.memory_mb)
+    if period.kind == "snapstart":
+        cache = prices.snapstart_prices()[0]
+        return Charges(snapstart_cache_gb_seconds=configured, snapstart_cost=configured * cache)
     price = prices.provisioned_prices(period.architecture).concurrency
     return Charges(provisioned_gb_seconds=configured, provisioned_cost=configured * price)
 
@@ -288,8 +316,13 @@ def _price_piece(
             for tier, portion in zip(prices.tiers(row.architecture), portions[key], strict=True):
                 # Multiply before dividing: within one tier the share is exactly GB-s x price.
                 duration_cost += used * portion / whole * tier.price
+        restored = ZERO
+        if row.restores:  # each restore bills the environment's memory, in GB
+            restored = row.restores * Decimal(row.memory_mb) / 1024 * prices.snapstart_prices()[1]
         charges.setdefault(row.function_name, Charges()).add(
             Charges(
+                snapstart_restores=row.restores,
+                snapstart_cost=restored,
                 requests=row.requests,
                 billed_ms=row.billed_ms,
                 gb_seconds=used,

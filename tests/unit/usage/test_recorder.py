@@ -10,7 +10,7 @@ import pytest
 from lambdaplane.store.usage import UsageRow
 from lambdaplane.usage.recorder import UsageRecorder
 
-ROW: UsageRow = (1, "f", "$LATEST", "req", 1, 128, "x86_64", 512, False)
+ROW: UsageRow = (1, "f", "$LATEST", "req", 1, 128, "x86_64", 512, False, False)
 
 
 class FakeRepository:

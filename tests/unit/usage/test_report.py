@@ -38,6 +38,7 @@ def row(
     ephemeral_mb: int = 512,
     version: str = "$LATEST",
     provisioned: bool = False,
+    restored: bool = False,
 ) -> UsageRow:
     return (
         when,
@@ -49,6 +50,7 @@ def row(
         architecture,
         ephemeral_mb,
         provisioned,
+        restored,
     )
 
 
@@ -145,11 +147,14 @@ def test_text_and_json(repository: UsageRepository) -> None:
         "gb_seconds": "0.000375",
         "ephemeral_storage_gb_seconds": "0",
         "provisioned_concurrency_gb_seconds": "0",
+        "snapstart_cache_gb_seconds": "0",
+        "snapstart_restores": 0,
         "cost": {
             "requests": "0.0000004",
             "duration": "0.0000000062500125",
             "ephemeral_storage": "0",
             "provisioned_concurrency": "0",
+            "snapstart": "0",
             "total": "0.0000004062500125",
         },
     }
@@ -263,3 +268,39 @@ def test_provisioned_usage_needs_provisioned_prices(repository: UsageRepository)
     flat = PriceList("USD", D(0), {"x86_64": (Tier(None, D(1)),)}, 512, D(0), "flat.json")
     with pytest.raises(ValueError, match="no provisioned concurrency prices"):
         report_of(repository, flat, ms(2026, 11, 1), ms(2026, 11, 4))
+
+
+SNAP_CACHE, SNAP_RESTORE = D("0.0000015046"), D("0.0001397998")
+
+
+def test_a_snapshot_is_billed_three_hours_at_least_and_each_restore_by_its_memory(
+    repository: UsageRepository,
+) -> None:
+    t = ms(2026, 11, 3)
+    snap = ProvisionedPeriod(
+        "000000000000", "us-east-1", "s", "1", 1, 2048, "x86_64", t, t + 60 * MINUTE, "snapstart"
+    )
+    assert billed_span(snap, t, t + 24 * 60 * MINUTE) == 180 * MINUTE  # the 3-hour minimum
+    longer = ProvisionedPeriod(
+        "000000000000", "us-east-1", "s", "1", 1, 2048, "x86_64", t, t + 200 * MINUTE, "snapstart"
+    )
+    assert billed_span(longer, t, t + 24 * 60 * MINUTE) == 200 * MINUTE  # then by the ms
+    repository.append(
+        [
+            row(t, "s", 30, memory_mb=2048, restored=True),
+            row(t + 1, "s", 20, memory_mb=2048, restored=True),
+            row(t + 2, "s", 5, memory_mb=2048),
+        ]
+    )
+    report = build_report(
+        repository.totals, load_prices(), t, t + 24 * 60 * MINUTE, periods=lambda *_: [snap]
+    )
+    s = report.functions["s"]
+    assert s.snapstart_restores == 2
+    assert s.snapstart_cache_gb_seconds == 2 * 3 * 3600
+    assert s.snapstart_cost == 2 * 3 * 3600 * SNAP_CACHE + 2 * 2 * SNAP_RESTORE
+    assert s.requests == 3 and s.billed_ms == 55
+    assert s.total_cost == s.request_cost + s.duration_cost + s.snapstart_cost
+    document = json.loads(report.to_json())["functions"][0]
+    assert document["snapstart_restores"] == 2
+    assert D(document["cost"]["snapstart"]) == s.snapstart_cost
