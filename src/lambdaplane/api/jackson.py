@@ -20,6 +20,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -174,6 +175,13 @@ def _utf8_detail(data: bytes, err: UnicodeDecodeError) -> str:
     return detail + _location(line, column)
 
 
+@functools.cache
+def _decoder() -> json.JSONDecoder:
+    """One decoder for every call: json.loads with keyword arguments builds a new one each
+    time (2% of a warm invoke's server time in a profile)."""
+    return json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def loads(data: bytes | str) -> Any:
     """Decode strict JSON or raise JsonSyntaxError with a Jackson-style detail."""
     if isinstance(data, bytes):
@@ -186,7 +194,7 @@ def loads(data: bytes | str) -> Any:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _decoder().decode(text)
     except json.JSONDecodeError as err:
         raise JsonSyntaxError(_syntax_detail(text, err)) from None
     except _NonStandardToken as err:

@@ -62,6 +62,7 @@ class EnvState(StrEnum):
     SHUT_DOWN = "SHUT_DOWN"
 
 
+_BUSY = frozenset({EnvState.STARTING, EnvState.INITIALIZING, EnvState.INVOKING})
 _MOVES: dict[EnvState, frozenset[EnvState]] = {
     EnvState.STARTING: frozenset({EnvState.INITIALIZING, EnvState.RESETTING, EnvState.SHUT_DOWN}),
     EnvState.INITIALIZING: frozenset({EnvState.READY, EnvState.RESETTING, EnvState.SHUT_DOWN}),
@@ -170,6 +171,7 @@ class Environment:
         self.id = env_id or uuid.uuid4().hex
         self.init_type = init_type  # AWS_LAMBDA_INITIALIZATION_TYPE
         self.state = EnvState.STARTING
+        self.busy = True  # STARTING, INITIALIZING or INVOKING (kept by _move)
         self.last_used = clock()
         self.log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[{image.version}]{self.id}"
         self._sandbox = sandbox
@@ -211,10 +213,8 @@ class Environment:
         if target not in _MOVES[self.state]:
             raise IllegalTransition(f"environment {self.id}: {self.state} -> {target}")
         self.state = target
-
-    @property
-    def busy(self) -> bool:
-        return self.state in (EnvState.STARTING, EnvState.INITIALIZING, EnvState.INVOKING)
+        # Read for every environment on every placement: an attribute, not a property.
+        self.busy = target in _BUSY
 
     # -- lifecycle ----------------------------------------------------------------------
 
