@@ -74,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
         help="new environments per function per 10 s, AWS's scaling rate (default 1000)",
     )
     envs.add_argument(
+        "--stream-bandwidth",
+        type=float,
+        default=None,
+        metavar="MBPS",
+        help="a streamed response's rate after its first 6 MB, as AWS caps it "
+        "(default 2; 0: no cap)",
+    )
+    envs.add_argument(
         "--init-timeout", type=float, default=None, help="init phase limit in seconds (default 10)"
     )
     envs.add_argument(
@@ -455,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
                 memory_share=args.memory_share,
                 account_concurrency=args.account_concurrency,
                 burst_limit=args.burst_limit,
+                stream_bandwidth_mb=args.stream_bandwidth,
                 init_timeout_seconds=args.init_timeout,
                 prewarm_per_kind=args.prewarm,
                 async_workers=args.async_workers,

@@ -41,6 +41,8 @@ class Settings:
     keep_alive_seconds: float = 600.0  # idle environments are reaped after this
     account_concurrency: int = 1000  # concurrent executions, AWS's default account limit
     burst_limit: int = 1000  # new environments per function per 10 s (AWS's scaling rate)
+    # A streamed response's rate after its first 6 MB, in MB (MiB) per second; 0: no cap.
+    stream_bandwidth_mb: float = 2.0
     memory_share: float = (
         0.8  # the sum of live environments' MemorySize stays under this share of RAM
     )
@@ -86,6 +88,10 @@ class Settings:
             )
         if self.burst_limit < 1:
             raise SettingsError(f"--burst-limit must be at least 1, got {self.burst_limit}")
+        if not self.stream_bandwidth_mb >= 0:
+            raise SettingsError(
+                f"--stream-bandwidth must be 0 (no cap) or more, got {self.stream_bandwidth_mb}"
+            )
         if not 0 < self.memory_share <= 1:
             raise SettingsError(f"--memory-share must be in (0, 1], got {self.memory_share}")
         if self.metrics_auth not in ("", "none", "sigv4", "token"):

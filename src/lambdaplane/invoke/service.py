@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,9 @@ MAX_SYNC_PAYLOAD_BYTES = 6_291_456
 # (its writes block until the reader is down to the low water mark).
 STREAM_HIGH_WATER = 1 << 20
 STREAM_LOW_WATER = 256 << 10
+# AWS: "The first 6 MB of your function's response has uncapped bandwidth. After this
+# initial burst, Lambda streams your response at a maximum rate of 2 MBps."
+STREAM_UNCAPPED_BYTES = 6 << 20
 MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
 DEFAULT_STREAM_CONTENT_TYPE = "application/octet-stream"
 
@@ -85,8 +88,14 @@ class StreamedInvoke:
         request_id: str,
         pause: Callable[[], None] | None = None,
         resume: Callable[[], None] | None = None,
+        rate: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.executed_version = executed_version
+        # Bytes a second past the first STREAM_UNCAPPED_BYTES (0: no cap). The reader is
+        # held back to that pace; the runtime then is too, by the flow control below.
+        self._rate = rate
+        self._sleep = sleep
         # Flow control: when the reader falls STREAM_HIGH_WATER behind, ``pause`` stops
         # reading the environment's output (so the runtime's writes block, end to end);
         # ``resume`` once it has caught up to STREAM_LOW_WATER.
@@ -131,12 +140,24 @@ class StreamedInvoke:
     # -- the consumer ------------------------------------------------------------------
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The response body as it arrives; ends when the invocation does."""
+        """The response body as it arrives; ends when the invocation does, paced to
+        ``rate`` past the uncapped first bytes."""
+        loop = asyncio.get_running_loop()
+        sent = 0
+        capped_from: float | None = None  # when the stream passed the uncapped bytes
         try:
             while True:
                 data = await self._queue.get()
                 if data is None:
                     return
+                sent += len(data)
+                if self._rate and sent > STREAM_UNCAPPED_BYTES:
+                    now = loop.time()
+                    if capped_from is None:
+                        capped_from = now
+                    due = capped_from + (sent - STREAM_UNCAPPED_BYTES) / self._rate
+                    if due > now:
+                        await self._sleep(due - now)
                 self._drained(len(data))
                 yield data
         finally:
@@ -182,8 +203,10 @@ class InvokeService:
         opt_dir: Callable[[LayerRefs | None], Path | None] | None = None,
         spans: SpanExport | None = None,
         usage: UsageRecorder | None = None,
+        stream_rate: float = 0.0,
     ) -> None:
         self._functions = functions
+        self._stream_rate = stream_rate  # bytes/s of a streamed response past its first 6 MB
         self._pools = pools
         self._runtimes = runtimes
         self._unpacked = unpacked
@@ -423,7 +446,11 @@ class InvokeService:
                 continue
             break
         streamed = StreamedInvoke(
-            image.version, request_id, pause=env.pause_output, resume=env.resume_output
+            image.version,
+            request_id,
+            pause=env.pause_output,
+            resume=env.resume_output,
+            rate=self._stream_rate,
         )
         request = InvokeRequest(
             request_id=request_id,

@@ -257,6 +257,7 @@ def build(settings: Settings, runtimes: RuntimeCatalog | None = None) -> Compone
         opt_dir=layers.opt_dir,
         spans=spans,
         usage=usage,
+        stream_rate=settings.stream_bandwidth_mb * (1 << 20),
     )
     if pools.snapstarts is not None:  # publishing a SnapStart version makes its snapshot
         functions.snapshotter = pools.snapstarts.snapshotter(invoke.image, functions.snapshot_done)
