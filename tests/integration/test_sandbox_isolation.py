@@ -159,6 +159,23 @@ def test_runs_as_the_sandbox_user_without_privileges(
     assert info["hostname"].startswith("t-")
 
 
+def test_the_hostname_resolves_whatever_the_environment_id(
+    sandbox: BubblewrapSandbox, make_spec: SpecFactory
+) -> None:
+    """An id whose first 12 characters are digits (one hex id in ~290) still gives a
+    hostname that /etc/hosts resolves: glibc never looks a name of digits up."""
+    script = """
+        import json, socket
+        name = socket.gethostname()
+        print(json.dumps({"hostname": name, "resolves": socket.gethostbyname(name)}))
+    """
+    for env_id in ("123456789012abcd", "abc123456789abcd"):
+        result, _ = asyncio.run(_run(sandbox, make_spec(script, env_id=env_id)))
+        info = result.json()
+        assert info["resolves"] == "127.0.0.1", info
+        assert not info["hostname"].isdigit()
+
+
 def test_environment_is_exactly_the_spec(
     sandbox: BubblewrapSandbox, make_spec: SpecFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

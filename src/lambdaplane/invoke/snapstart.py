@@ -44,6 +44,7 @@ from lambdaplane.sandbox import CpuPolicy, SandboxSpec, build_filter
 from lambdaplane.sandbox.base import SandboxError
 from lambdaplane.sandbox.bubblewrap import BubblewrapSandbox, RunningBubblewrap
 from lambdaplane.sandbox.cgroups import EnvironmentCgroup, ResourceLimits
+from lambdaplane.sandbox.spec import hostname_for
 from lambdaplane.store import StoredFunction
 
 log = logging.getLogger("lambdaplane.snapstart")
@@ -286,7 +287,7 @@ class Template:
                 fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
                 opened.append(fd)
                 joins.append(fd)
-            meta = {"tmp_mb": image.tmp_mb, "hostname": env_id[:12]}
+            meta = {"tmp_mb": image.tmp_mb, "hostname": hostname_for(env_id)}
             fds = [child_sock.fileno(), log_w, life_w, program, *joins]
             socket.send_fds(self._ctl, [json.dumps(meta).encode()], fds)
         except BaseException:

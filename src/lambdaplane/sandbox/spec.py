@@ -79,4 +79,15 @@ class SandboxSpec:
     @property
     def hostname(self) -> str:
         """The UTS hostname inside: the env id, shortened."""
-        return self.env_id[:12].strip("-") or "localhost"
+        return hostname_for(self.env_id)
+
+
+def hostname_for(env_id: str) -> str:
+    """An environment's UTS hostname: its id, shortened. Never digits alone: glibc takes
+    a name of digits (and dots) for an address and never looks it up in /etc/hosts, so
+    gethostbyname(gethostname()) failed in one environment in ~290 (a hex id whose first
+    12 characters are all digits)."""
+    name = env_id[:12].strip("-") or "localhost"
+    if all(c.isdigit() or c == "." for c in name):
+        name = "e" + name[:11]
+    return name

@@ -184,3 +184,14 @@ def test_cpu_policy_modes() -> None:
     assert make_spec().cpu == CpuPolicy("shares")
     with pytest.raises(ValueError):
         CpuPolicy("burst")  # type: ignore[arg-type]
+
+
+def test_a_hostname_is_never_digits_alone() -> None:
+    """glibc does not look a name of digits up in /etc/hosts (it takes it for an address),
+    so gethostbyname(gethostname()) would fail in such an environment."""
+    from lambdaplane.sandbox.spec import hostname_for
+
+    assert hostname_for("1dd3fcde2b73aa") == "1dd3fcde2b73"
+    assert hostname_for("123456789012ab") == "e12345678901"
+    assert hostname_for("t-0123456789") == "t-0123456789"
+    assert hostname_for("-") == "localhost"
